@@ -1,0 +1,91 @@
+"Generated files (genai_data/, README.md) match the notebooks; notebooks are clean, small and documented."
+import filecmp
+import importlib
+import inspect
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _tool(name):
+    exe = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    assert exe, f'{name} is not installed; install the dev extra'
+    return exe
+
+
+@pytest.fixture(scope='module')
+def project_copy(tmp_path_factory):
+    "A copy of the project's sources to run nbdev's generators in, leaving the checkout untouched."
+    dst = tmp_path_factory.mktemp('proj')
+    for name in ('pyproject.toml', 'README.md'): shutil.copy(ROOT / name, dst / name)
+    for name in ('nbs', 'genai_data', 'tools'):
+        shutil.copytree(ROOT / name, dst / name, ignore=shutil.ignore_patterns('__pycache__', '.ipynb_checkpoints'))
+    return dst
+
+
+def _differences(a: Path, b: Path):
+    cmp = filecmp.dircmp(a, b, ignore=['__pycache__'])
+    out = [f'only in one: {n}' for n in cmp.left_only + cmp.right_only]
+    out += [n for n in cmp.common_files if (a / n).read_bytes() != (b / n).read_bytes()]
+    return out
+
+
+def test_package_matches_notebooks(project_copy):
+    r = subprocess.run([_tool('nbdev-export')], cwd=project_copy, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    diff = _differences(ROOT / 'genai_data', project_copy / 'genai_data')
+    assert not diff, f'genai_data/ is out of sync with nbs/ ({diff}); run nbdev-export and commit'
+
+
+def test_notebooks_are_clean(project_copy):
+    r = subprocess.run([_tool('nbdev-clean')], cwd=project_copy, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    diff = _differences(ROOT / 'nbs', project_copy / 'nbs')
+    assert not diff, f'notebooks are not clean ({diff}); run nbdev-clean and commit'
+
+
+def test_readme_is_fresh():
+    r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'make_readme.py'), '--check'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize('nb', sorted((ROOT / 'nbs').glob('*.ipynb')), ids=lambda p: p.name)
+def test_notebook_is_small_and_titled(nb):
+    assert nb.stat().st_size < 1_000_000, f'{nb.name} is {nb.stat().st_size:,} bytes; shrink its outputs'
+    cells = json.loads(nb.read_text())['cells']
+    first = ''.join(cells[0]['source'])
+    assert cells[0]['cell_type'] == 'markdown' and first.startswith('# ') and '\n> ' in first, \
+        f'{nb.name} must open with an H1 title and a > summary line'
+
+
+def test_sidebar_lists_every_notebook():
+    side = (ROOT / 'nbs' / 'sidebar.yml').read_text()
+    missing = [p.name for p in (ROOT / 'nbs').glob('*.ipynb') if p.name not in side]
+    assert not missing, f'nbs/sidebar.yml does not list {missing}'
+
+
+MODULES = [p.stem for p in (ROOT / 'genai_data').glob('*.py') if not p.stem.startswith('_')]
+
+
+@pytest.mark.parametrize('module', MODULES)
+def test_every_public_name_is_documented(module):
+    mod = importlib.import_module(f'genai_data.{module}')
+    undocumented = [n for n in getattr(mod, '__all__', []) if (inspect.isfunction(getattr(mod, n)) or
+                    inspect.isclass(getattr(mod, n))) and not inspect.getdoc(getattr(mod, n))]
+    assert not undocumented, f'genai_data.{module} exports names without a docstring: {undocumented}'
+
+
+def test_docs_processing_runs(project_copy):
+    "The docs stage that needs no Quarto: nbdev's notebook processing for the site."
+    code = "import nbdev.serve as s; print(s.proc_nbs(n_workers=0))"
+    r = subprocess.run([sys.executable, '-c', code], cwd=project_copy, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    cache = project_copy / '_proc'
+    produced = {p.name for p in cache.glob('*.ipynb')}
+    assert {p.name for p in (ROOT / 'nbs').glob('*.ipynb')} <= produced, produced
