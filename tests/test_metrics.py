@@ -1,0 +1,159 @@
+"Metrics: parity with the reference libraries, streaming, warnings and errors."
+import math
+import warnings
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from genai_data.core import DataError, DatasetNotFoundError, make_generator
+from genai_data.data import ImageDataset, load_digits, make_imbalanced, stratified_split
+from genai_data.metrics import (FID, DomainFeatures, GaussianStats, InceptionFeatures, fid, frechet_distance, inception_score, kid,
+                                memorisation, mmd2_poly, ms_ssim, prdc, sqrtm_psd, ssim, utility)
+
+G = make_generator(0)
+
+
+def spd(d, seed):
+    a = torch.randn(d, d, generator=make_generator(seed), dtype=torch.float64)
+    return a @ a.T / d + 1e-3 * torch.eye(d, dtype=torch.float64)
+
+
+def test_fid_identities():
+    m, s = torch.randn(32, dtype=torch.float64), spd(32, 1)
+    assert abs(frechet_distance(m, s, m, s)) < 1e-8
+    m2 = m + 0.5
+    assert abs(frechet_distance(m, s, m2, s) - 0.25 * 32) < 1e-8            # equal covariances: squared mean shift
+    x = torch.randn(500, 8, generator=G)
+    assert abs(fid(x, x)) < 1e-8
+
+
+def test_fid_matches_scipy_and_torchmetrics():
+    import scipy.linalg
+    from torchmetrics.image.fid import _compute_fid
+    m1, m2, s1, s2 = torch.randn(50, dtype=torch.float64), torch.randn(50, dtype=torch.float64), spd(50, 2), spd(50, 3)
+    ours = frechet_distance(m1, s1, m2, s2)
+    ref = ((m1 - m2).pow(2).sum() + s1.trace() + s2.trace() - 2 * np.trace(scipy.linalg.sqrtm(s1.numpy() @ s2.numpy()).real)).item()
+    assert abs(ours - ref) < 1e-4 * abs(ref) and abs(ours - _compute_fid(m1, s1, m2, s2).item()) < 1e-4 * abs(ref)
+
+
+def test_fid_singular_covariance_is_real_and_finite():
+    x = torch.randn(20, 64, generator=G)                       # rank 19 < 64
+    with pytest.warns(UserWarning, match='biased upwards'):
+        v = FID().update(x, True).update(x + 0.1, False).compute()['fid']
+    assert math.isfinite(v) and v >= 0
+    s = sqrtm_psd(torch.cov(x.T.double()))
+    assert torch.allclose(s @ s, torch.cov(x.T.double()), atol=1e-8)
+
+
+def test_fid_streaming_batch_independent_and_matches_torchmetrics():
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    r, f = torch.randn(2000, 16, generator=G), torch.randn(2000, 16, generator=G) * 0.9 + 0.1
+    whole = fid(r, f)
+    m = FID()
+    for a in r.split(33): m.update(a, True)
+    for b in f.split(101): m.update(b, False)
+    assert abs(m.compute()['fid'] - whole) < 1e-9
+    class Id(nn.Module):
+        num_features = 16
+        def forward(self, x): return x
+    tm = FrechetInceptionDistance(feature=Id(), normalize=False)
+    tm.update(r.double(), real=True); tm.update(f.double(), real=False)
+    assert abs(whole - tm.compute().item()) < 1e-4 * whole
+
+
+def test_reference_stats_roundtrip(tmp_path):
+    r, f = torch.randn(300, 4, generator=G), torch.randn(300, 4, generator=G)
+    GaussianStats().update(r).save(tmp_path / 'ref.pt')
+    a = FID().set_reference(tmp_path / 'ref.pt').update(f, False).compute()['fid']
+    assert abs(a - fid(r, f)) < 1e-10
+    with pytest.raises(DatasetNotFoundError): GaussianStats.load(tmp_path / 'none.pt')
+
+
+def test_fid_with_domain_features_labels_output():
+    digits = load_digits(16)
+    from genai_data.learner import SmallCNN
+    m = FID(DomainFeatures(SmallCNN(), 'SmallCNN'))
+    out = m.update(digits.images[:200], True).update(digits.images[200:400], False).compute()
+    assert out['features'].startswith('domain') and out['n_real'] == 200
+    with pytest.raises(DataError, match='values'): m.update(digits.images[:4] * 255, True)
+    with pytest.raises(DataError, match='features\\(x\\)'): DomainFeatures(nn.Linear(2, 2))
+
+
+def test_inception_missing_weights_and_local_loading(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match='never downloads'): InceptionFeatures(tmp_path / 'nope.pth')
+    import torchvision
+    torch.save(torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=True).state_dict(), tmp_path / 'w.pth')
+    inc = InceptionFeatures(tmp_path / 'w.pth')
+    assert inc(torch.rand(2, 3, 32, 32)).shape == (2, 2048)
+    with pytest.warns(UserWarning, match='grey images'): inc(torch.rand(1, 1, 16, 16))
+    torch.save({'not': torch.zeros(1)}, tmp_path / 'bad.pth')
+    with pytest.raises(DataError, match='does not hold Inception'): InceptionFeatures(tmp_path / 'bad.pth')
+
+
+def test_kid_matches_torchmetrics_and_is_unbiased():
+    from torchmetrics.image.kid import poly_mmd
+    x, y = torch.randn(400, 10, generator=G).double(), torch.randn(400, 10, generator=G).double() + 0.2
+    assert abs(mmd2_poly(x, y) - poly_mmd(x, y).item()) < 1e-4 * abs(poly_mmd(x, y).item())
+    same = [kid(torch.randn(300, 6, generator=make_generator(s)), torch.randn(300, 6, generator=make_generator(s + 100)),
+                subsets=10, subset_size=300)['kid'] for s in range(20)]
+    assert abs(np.mean(same)) < 3 * np.std(same) / math.sqrt(20)                  # zero in expectation
+    with pytest.warns(UserWarning, match='larger than the data'): kid(x[:50], y[:50], subsets=2, subset_size=100)
+
+
+def test_inception_score_reference_value():
+    mean, std = inception_score(torch.tensor([[1., 2., 3.], [-1., 5., 3.1]]))
+    assert abs(mean - 1.24357) < 1e-5 and std == 0
+    assert abs(inception_score(torch.zeros(10, 4))[0] - 1.0) < 1e-12          # uniform predictions: IS = 1
+
+
+def test_ssim_matches_skimage_on_photos_and_digits():
+    from skimage.metrics import structural_similarity
+    from sklearn.datasets import load_sample_images
+    photos = torch.tensor(np.stack(load_sample_images().images)).permute(0, 3, 1, 2).double()[:, :, :200, :300] / 255
+    other = (photos * 0.8 + 0.1 + 0.03 * torch.randn(photos.shape, generator=G, dtype=torch.float64)).clamp(0, 1)
+    ref = [structural_similarity(photos[i].permute(1, 2, 0).numpy(), other[i].permute(1, 2, 0).numpy(), gaussian_weights=True,
+                                 sigma=1.5, use_sample_covariance=False, data_range=1.0, channel_axis=2) for i in range(2)]
+    assert torch.allclose(ssim(photos, other), torch.tensor(ref, dtype=torch.float64), atol=1e-4)
+    d = load_digits(32).images[:6].double() * 255
+    e = (d + 20 * torch.randn(d.shape, generator=G, dtype=torch.float64)).clamp(0, 255)
+    ref = [structural_similarity(d[i, 0].numpy(), e[i, 0].numpy(), gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                 data_range=255) for i in range(6)]
+    assert torch.allclose(ssim(d, e, data_range=255), torch.tensor(ref, dtype=torch.float64), atol=1e-4)
+    with pytest.raises(DataError, match='at least 11x11'): ssim(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8))
+
+
+def test_ms_ssim():
+    x = torch.rand(2, 1, 180, 180, generator=G).double()
+    assert torch.allclose(ms_ssim(x, x), torch.ones(2, dtype=torch.float64))
+    noisy = [ms_ssim(x, (x + s * torch.randn(x.shape, generator=G, dtype=torch.float64)).clamp(0, 1)).mean().item() for s in (0.05, 0.2, 0.5)]
+    assert noisy == sorted(noisy, reverse=True)
+    with pytest.raises(DataError, match='at least 176'): ms_ssim(torch.rand(1, 1, 64, 64), torch.rand(1, 1, 64, 64))
+
+
+def test_prdc_matches_package_and_expectations():
+    from prdc import compute_prdc
+    rng = np.random.default_rng(5)
+    xr, xf = rng.normal(size=(300, 12)), rng.normal(size=(250, 12)) * 1.2
+    ref = compute_prdc(real_features=xr, fake_features=xf, nearest_k=5)
+    ours = prdc(xr, xf, 5)
+    assert all(abs(ours[k] - float(ref[k])) < 1e-9 for k in ours)
+    same = prdc(np.random.default_rng(1).normal(size=(3000, 4)), np.random.default_rng(2).normal(size=(3000, 4)), 5)
+    assert abs(same['coverage'] - (1 - 2 ** -5)) < 0.02 and abs(same['density'] - 1) < 0.08
+    with pytest.raises(DataError, match='more than k=5'): prdc(xr[:5], xf)
+
+
+def test_memorisation_flags_copies():
+    tr, ho = torch.randn(500, 8, generator=G), torch.randn(300, 8, generator=G)
+    honest = memorisation(tr, torch.randn(300, 8, generator=G), ho)
+    copies = memorisation(tr, tr[:300] + 1e-3, ho)
+    assert honest['flagged_share'] < 0.05 and copies['flagged_share'] == 1.0 and copies['ratio'] < 0.01
+
+
+def test_utility_runs_and_reports():
+    sp = stratified_split(load_digits(), seed=0)
+    small = make_imbalanced(sp['train'], [15] * 10, seed=0)
+    u = utility(small, small, sp['test'], seeds=(0,), epochs=1)
+    assert set(u) == {'real', 'synthetic', 'real+synthetic', 'augmentation_gain'}
+    assert 0 <= u['real']['acc'] <= 1 and len(u['real']['per_class']) == 10
+    other = ImageDataset(small.images, small.labels, [f'c{i}' for i in range(10)])
+    with pytest.raises(DataError, match='same classes'): utility(small, other, sp['test'])
