@@ -135,6 +135,13 @@ def test_sigint_writes_checkpoint_at_batch_end(tmp_path, splits):
 
 # ---- checkpoints are safe ---------------------------------------------------------------------------------------------
 
+def test_checkpoint_before_fit_then_resume(tmp_path, splits):
+    learn = Learner(SmallCNN(width=8), splits['train'].dataloader(256, seed=0), ckpt_dir=tmp_path, progress=False)
+    learn.save_checkpoint()
+    assert read_checkpoint(tmp_path / 'last.pt')['step'] == 0
+    assert len(learn.fit(1, resume='last')) == 1
+
+
 def test_bad_checkpoints_are_refused_without_partial_load(tmp_path, splits):
     dl = splits['train'].dataloader(256, seed=0)
     learn = Learner(SmallCNN(width=8), dl, ckpt_dir=tmp_path, progress=False)
