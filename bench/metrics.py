@@ -8,7 +8,6 @@ Writes results/metrics_<device>.json. Goal: ours >= 1x torchmetrics' speed, valu
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 import torch
 import torch.nn as nn

@@ -9,7 +9,6 @@ import argparse
 import sys
 from pathlib import Path
 import numpy as np
-import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import best_of, save
 from imblearn.over_sampling import SMOTE as ImbSMOTE

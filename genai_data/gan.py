@@ -12,27 +12,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 from .core import DataError
-from .learner import GANStep, frozen, gan_d_loss, gan_g_loss, gradient_penalty
+from .data import check_model_labels
+from .learner import GANStep, frozen, gan_d_loss, gan_g_loss
 
 # %% auto #0
 __all__ = ['TOY_METHODS', 'MLPGenerator', 'MLPDiscriminator', 'DCGANGenerator', 'DCGANDiscriminator', 'ACGANStep',
            'mode_coverage', 'toy_gan']
 
 # %% ../nbs/06_gan.ipynb #93250907
-def _check_labels(y, n, n_classes, device):
-    if y is None: raise DataError("this model is class-conditional: pass labels y")
-    y = torch.as_tensor(y, device=device)
-    if y.ndim == 0: y = y.expand(n)
-    if y.ndim != 1 or len(y) != n: raise DataError(f"need {n} labels, got shape {tuple(y.shape)}")
-    if n and (y.min() < 0 or y.max() >= n_classes): raise DataError(f"unknown class label: labels must be in 0..{n_classes - 1}, got {int(y.min())}..{int(y.max())}")
-    return y.long()
-
 class _Generator(nn.Module):
     "Shared checks and `sample` for the generators."
     def _check_z(self, z, y):
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise DataError(f"z must have shape (N, {self.latent_dim}) for this generator, got {tuple(z.shape)}")
-        if self.n_classes: return _check_labels(y, len(z), self.n_classes, z.device)
+        if self.n_classes: return check_model_labels(y, len(z), self.n_classes, z.device)
         if y is not None: raise DataError("this generator is not conditional; do not pass labels")
         return None
 
@@ -83,7 +76,7 @@ class MLPDiscriminator(nn.Module):
             h = h.reshape(len(h) // self.pack, -1)               # PacGAN: judge `pack` samples jointly
         h = self.body(h)
         out = self.head(h)
-        if self.n_classes: out = out + (self.embed(_check_labels(y, len(h), self.n_classes, h.device)) * h).sum(1, keepdim=True)
+        if self.n_classes: out = out + (self.embed(check_model_labels(y, len(h), self.n_classes, h.device)) * h).sum(1, keepdim=True)
         return out
 
 # %% ../nbs/06_gan.ipynb #5ce0f3d3
@@ -133,11 +126,11 @@ class DCGANDiscriminator(nn.Module):
     def forward(self, x, y=None, return_aux:bool=False):
         if x.ndim != 4 or x.shape[-1] != self.image_size: raise DataError(f"expected images (N, C, {self.image_size}, {self.image_size}), got {tuple(x.shape)}")
         if self.mode == 'concat':
-            oh = F.one_hot(_check_labels(y, len(x), self.n_classes, x.device), self.n_classes).to(x.dtype)
+            oh = F.one_hot(check_model_labels(y, len(x), self.n_classes, x.device), self.n_classes).to(x.dtype)
             x = torch.cat([x, oh[:, :, None, None].expand(-1, -1, *x.shape[-2:])], 1)
         h = self.body(x)
         out = self.head(h)
-        if self.mode == 'projection': out = out + (self.embed(_check_labels(y, len(x), self.n_classes, x.device)) * h).sum(1, keepdim=True)
+        if self.mode == 'projection': out = out + (self.embed(check_model_labels(y, len(x), self.n_classes, x.device)) * h).sum(1, keepdim=True)
         if return_aux:
             if self.classifier is None: raise DataError("this discriminator has no auxiliary classifier (aux_classifier=False)")
             return out, self.classifier(h)

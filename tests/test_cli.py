@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from genai_data.cli import main, prepare
-from genai_data.core import OutputExistsError
+from genai_data.cli import prepare
 from genai_data.data import load_digits, load_splits, stratified_split, clean
 
 EXE = shutil.which('genai-data', path=str(Path(sys.executable).parent)) or shutil.which('genai-data')

@@ -1,8 +1,7 @@
-import warnings
 import numpy as np
 import pytest
 import torch
-from genai_data.core import DataError, DatasetNotFoundError, GenaiDataError, OutputExistsError
+from genai_data.core import DataError, DatasetNotFoundError, OutputExistsError
 from genai_data.data import (ImageDataset, clean, grid_of_gaussians, imbalance_counts, load_digits, load_image_folder,
                              load_npz, load_splits, load_torchvision, make_imbalanced, ring_of_gaussians, save_splits,
                              stratified_split, write_idx_mnist, channel_stats, standardize, resize_images)

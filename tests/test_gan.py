@@ -3,7 +3,6 @@ import math
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from genai_data.core import DataError, atomic_write, make_generator, seed_everything
 from genai_data.data import grid_of_gaussians
 from genai_data.gan import (ACGANStep, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, mode_coverage, toy_gan,

@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from genai_data.core import seed_everything
 from genai_data.data import load_digits, stratified_split
-from genai_data.learner import (CheckpointError, Callback, ClassifierStep, EMA, GANStep, Learner, NonFiniteLossError, SampleGrid,
+from genai_data.learner import (CheckpointError, Callback, EMA, GANStep, Learner, NonFiniteLossError, SampleGrid,
                                 SmallCNN, VAEStep, gan_d_loss, gan_g_loss, gradient_penalty, read_checkpoint)
 
 HELPERS = Path(__file__).parent / 'helpers'

@@ -1,6 +1,5 @@
 "Metrics: parity with the reference libraries, streaming, warnings and errors."
 import math
-import warnings
 import numpy as np
 import pytest
 import torch

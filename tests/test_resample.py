@@ -6,7 +6,7 @@ from imblearn.over_sampling import RandomOverSampler as ImbROS, SMOTE as ImbSMOT
 from imblearn.under_sampling import RandomUnderSampler as ImbRUS
 from genai_data.core import DataError, make_generator
 from genai_data.resample import (SMOTE, RandomOverSampler, RandomUnderSampler, class_counts, class_weights, knn_indices,
-                                 resolve_sampling_strategy, segment_residuals, weighted_sampler)
+                                 segment_residuals, weighted_sampler)
 
 
 def data(counts=(60, 25, 10, 25), d=6, seed=0):

@@ -1,5 +1,4 @@
 "A 2-process gloo DDP run of the Learner; each rank writes its final parameters (used by test_learner.py)."
-import os
 import sys
 import torch
 import torch.distributed as dist
