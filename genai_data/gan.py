@@ -13,11 +13,11 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 from .core import DataError
 from .data import check_model_labels
-from .learner import GANStep, frozen, gan_d_loss, gan_g_loss
+from .learner import GANStep, frozen, gan_d_loss, gan_g_loss, linear_decay
 
 # %% auto #0
-__all__ = ['TOY_METHODS', 'MLPGenerator', 'MLPDiscriminator', 'DCGANGenerator', 'DCGANDiscriminator', 'ACGANStep',
-           'mode_coverage', 'toy_gan']
+__all__ = ['TOY_METHODS', 'TOY_SCHEDULES', 'MLPGenerator', 'MLPDiscriminator', 'DCGANGenerator', 'DCGANDiscriminator',
+           'ACGANStep', 'mode_coverage', 'toy_gan']
 
 # %% ../nbs/06_gan.ipynb #93250907
 class _Generator(nn.Module):
@@ -178,12 +178,18 @@ def mode_coverage(samples:torch.Tensor, # (n, 2) generated points
 
 # %% ../nbs/06_gan.ipynb #d04cb705
 TOY_METHODS = ('vanilla', 'wgan-gp', 'pacgan')
+TOY_SCHEDULES = ('constant', 'anneal')
 
-def toy_gan(method:str, latent_dim:int=2, hidden:int=256, pack:int=4):
-    "Models, step and optimizer factory for the 2-D mode-collapse experiment: 'vanilla', 'wgan-gp' or 'pacgan'."
+def toy_gan(method:str, # 'vanilla', 'wgan-gp' or 'pacgan'
+            schedule:str='constant', # 'constant': Adam 2e-4 (WGAN-GP 1e-4) throughout; 'anneal': 1e-3 falling linearly to 0
+            latent_dim:int=2, hidden:int=256, pack:int=4) -> dict:
+    "Learner keyword arguments (models, step, opt_func, sched_func) for the 2-D mode-collapse experiment."
     if method not in TOY_METHODS: raise DataError(f"method must be one of {TOY_METHODS}, got {method!r}")
+    if schedule not in TOY_SCHEDULES: raise DataError(f"schedule must be one of {TOY_SCHEDULES}, got {schedule!r}")
     G = MLPGenerator(latent_dim, 2, hidden=(hidden,) * 3, out_act=None)
     D = MLPDiscriminator(2, hidden=(hidden,) * 3, pack=pack if method == 'pacgan' else 1)
-    if method == 'wgan-gp':
-        return {'G': G, 'D': D}, GANStep(latent_dim, loss='wgan-gp', n_critic=5, gp_weight=0.1), lambda p: torch.optim.Adam(p, 1e-4, betas=(0.5, 0.9))
-    return {'G': G, 'D': D}, GANStep(latent_dim, loss='ns'), lambda p: torch.optim.Adam(p, 2e-4, betas=(0.5, 0.999))
+    wgan = method == 'wgan-gp'
+    step = GANStep(latent_dim, loss='wgan-gp', n_critic=5, gp_weight=0.1) if wgan else GANStep(latent_dim, loss='ns')
+    lr, betas = (1e-3 if schedule == 'anneal' else 1e-4 if wgan else 2e-4), ((0.5, 0.9) if wgan else (0.5, 0.999))
+    sched = {'D': linear_decay(), 'G': linear_decay(every=step.n_critic)} if schedule == 'anneal' else None
+    return {'models': {'G': G, 'D': D}, 'step': step, 'opt_func': lambda p: torch.optim.Adam(p, lr, betas=betas), 'sched_func': sched}

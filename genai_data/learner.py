@@ -20,7 +20,7 @@ __all__ = ['GAN_LOSSES', 'CKPT_FORMAT', 'NonFiniteLossError', 'CheckpointError',
            'gan_d_loss', 'gan_g_loss', 'gradient_penalty', 'frozen', 'GANStep', 'EMA', 'resolve_amp', 'rng_state',
            'set_rng_state', 'read_checkpoint', 'is_distributed', 'rank', 'init_distributed', 'Learner',
            'save_checkpoint', 'load_checkpoint', 'validate', 'fit', 'ProgressCallback', 'MetricsLogger', 'SampleGrid',
-           'LivePlot', 'SmallCNN']
+           'LivePlot', 'SmallCNN', 'linear_decay']
 
 # %% ../nbs/04_learner.ipynb #955a2269
 class NonFiniteLossError(GenaiDataError, FloatingPointError):
@@ -611,3 +611,12 @@ class SmallCNN(nn.Module):
         self.head = nn.Linear(feature_dim, n_classes)
     def features(self, x): return self.body(x)
     def forward(self, x): return self.head(self.body(x))
+
+# %% ../nbs/04_learner.ipynb #2099273a
+def linear_decay(every:int=1): # the optimizer steps once per `every` batches
+    "A Learner `sched_func`: the learning rate falls linearly from its initial value to 0 at the optimizer's last update."
+    if every < 1: raise DataError(f"every must be >= 1, got {every}")
+    def make(opt, total_steps):
+        updates = max(1, total_steps // every)
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0., 1 - i / updates))
+    return make

@@ -6,7 +6,7 @@ import torch.nn as nn
 from genai_data.core import DataError, atomic_write, make_generator, seed_everything
 from genai_data.data import grid_of_gaussians
 from genai_data.gan import (ACGANStep, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, mode_coverage, toy_gan,
-                            TOY_METHODS)
+                            TOY_METHODS, TOY_SCHEDULES)
 from genai_data.learner import GANStep, Learner, gan_d_loss, gan_g_loss, gradient_penalty
 
 
@@ -112,12 +112,17 @@ def test_acgan_step_trains():
 
 def test_pacgan_packs_and_learner_runs():
     data = grid_of_gaussians(2048, seed=0)
+    from genai_data.data import tensor_dataloader
     for method in TOY_METHODS:
-        models, step, opt = toy_gan(method, hidden=32)
-        from genai_data.data import tensor_dataloader
-        learn = Learner(models, tensor_dataloader(data.x, data.y, batch_size=256, seed=0, drop_last=True), step=step, opt_func=opt, progress=False)
-        h = learn.fit(1)
-        assert math.isfinite(h[-1]['train_loss_D'])
+        for schedule in TOY_SCHEDULES:
+            setup = toy_gan(method, schedule, hidden=32)
+            learn = Learner(train_dl=tensor_dataloader(data.x, data.y, batch_size=256, seed=0, drop_last=True), progress=False, **setup)
+            h = learn.fit(1)
+            assert math.isfinite(h[-1]['train_loss_D'])
+            if schedule == 'anneal':      # both optimizers end at learning rate 0, however often each stepped
+                assert set(learn.scheds) == {'G', 'D'}
+                for opt in learn.opts.values(): assert opt.param_groups[0]['lr'] == pytest.approx(0, abs=1e-12)
+            else: assert not learn.scheds
     with pytest.raises(DataError, match='multiple of pack=4'): MLPDiscriminator(2, pack=4)(torch.randn(6, 2))
 
 
@@ -139,6 +144,7 @@ def test_bad_inputs():
     with pytest.raises(DataError, match='no auxiliary classifier'): DCGANDiscriminator(16, width=8)(torch.zeros(1, 1, 16, 16), return_aux=True)
     with pytest.raises(DataError, match='expected images'): DCGANDiscriminator(16, width=8)(torch.zeros(1, 1, 32, 32))
     with pytest.raises(DataError, match='method'): toy_gan('began')
+    with pytest.raises(DataError, match='schedule must be one of'): toy_gan('vanilla', schedule='cosine')
 
 
 def test_mode_coverage():

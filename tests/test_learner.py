@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from genai_data.core import seed_everything
+from genai_data.core import DataError, seed_everything
 from genai_data.data import load_digits, stratified_split
 from genai_data.learner import (CheckpointError, Callback, EMA, GANStep, Learner, NonFiniteLossError, SampleGrid,
-                                SmallCNN, VAEStep, gan_d_loss, gan_g_loss, gradient_penalty, read_checkpoint)
+                                SmallCNN, VAEStep, gan_d_loss, gan_g_loss, gradient_penalty, linear_decay, read_checkpoint)
 
 HELPERS = Path(__file__).parent / 'helpers'
 
@@ -238,3 +238,15 @@ def test_cuda_amp_compile(splits):
                     compile=True, progress=False)
     h = learn.fit(2)
     assert h[-1]['train_acc'] > 0.5
+
+
+@pytest.mark.parametrize('total,every', [(10, 1), (10, 5), (8, 5), (3, 1)])
+def test_linear_decay_ends_at_zero_on_the_last_update(total, every):
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.2)
+    sched = linear_decay(every)(opt, total)
+    updates = max(1, total // every)
+    lrs = []
+    for _ in range(updates): opt.step(); sched.step(); lrs.append(opt.param_groups[0]['lr'])
+    assert lrs == pytest.approx([0.2 * (1 - k / updates) for k in range(1, updates + 1)])
+    assert lrs[-1] == 0 and all(a > b for a, b in zip(lrs, lrs[1:]))
+    with pytest.raises(DataError, match='every must be >= 1'): linear_decay(0)
