@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 from genai_data.core import DataError, atomic_write, make_generator, seed_everything
-from genai_data.data import grid_of_gaussians
+from genai_data.data import grid_of_gaussians, tensor_dataloader
 from genai_data.gan import (ACGANStep, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, mode_coverage, toy_gan,
                             TOY_METHODS, TOY_SCHEDULES)
 from genai_data.learner import GANStep, Learner, gan_d_loss, gan_g_loss, gradient_penalty
@@ -112,7 +112,6 @@ def test_acgan_step_trains():
 
 def test_pacgan_packs_and_learner_runs():
     data = grid_of_gaussians(2048, seed=0)
-    from genai_data.data import tensor_dataloader
     for method in TOY_METHODS:
         for schedule in TOY_SCHEDULES:
             setup = toy_gan(method, schedule, hidden=32)
