@@ -177,19 +177,20 @@ def mode_coverage(samples:torch.Tensor, # (n, 2) generated points
     return {'modes': int((counts >= need).sum()), 'high_quality': hq.float().mean().item(), 'counts': counts.tolist()}
 
 # %% ../nbs/06_gan.ipynb #d04cb705
-TOY_METHODS = ('vanilla', 'wgan-gp', 'pacgan')
+TOY_METHODS = ('vanilla', 'wgan-gp', 'pacgan', 'r1')
 TOY_SCHEDULES = ('constant', 'anneal')
 
-def toy_gan(method:str, # 'vanilla', 'wgan-gp' or 'pacgan'
+def toy_gan(method:str, # 'vanilla', 'wgan-gp', 'pacgan' or 'r1' (vanilla with the R1 penalty)
             schedule:str='constant', # 'constant': Adam 2e-4 (WGAN-GP 1e-4) throughout; 'anneal': 1e-3 falling linearly to 0
-            latent_dim:int=2, hidden:int=256, pack:int=4) -> dict:
+            latent_dim:int=2, hidden:int=256, pack:int=4, r1_weight:float=0.1) -> dict:
     "Learner keyword arguments (models, step, opt_func, sched_func) for the 2-D mode-collapse experiment."
     if method not in TOY_METHODS: raise DataError(f"method must be one of {TOY_METHODS}, got {method!r}")
     if schedule not in TOY_SCHEDULES: raise DataError(f"schedule must be one of {TOY_SCHEDULES}, got {schedule!r}")
     G = MLPGenerator(latent_dim, 2, hidden=(hidden,) * 3, out_act=None)
     D = MLPDiscriminator(2, hidden=(hidden,) * 3, pack=pack if method == 'pacgan' else 1)
     wgan = method == 'wgan-gp'
-    step = GANStep(latent_dim, loss='wgan-gp', n_critic=5, gp_weight=0.1) if wgan else GANStep(latent_dim, loss='ns')
+    step = (GANStep(latent_dim, loss='wgan-gp', n_critic=5, gp_weight=0.1) if wgan else
+            GANStep(latent_dim, loss='ns', r1_weight=r1_weight if method == 'r1' else 0.))
     lr, betas = (1e-3 if schedule == 'anneal' else 1e-4 if wgan else 2e-4), ((0.5, 0.9) if wgan else (0.5, 0.999))
     sched = {'D': linear_decay(), 'G': linear_decay(every=step.n_critic)} if schedule == 'anneal' else None
     return {'models': {'G': G, 'D': D}, 'step': step, 'opt_func': lambda p: torch.optim.Adam(p, lr, betas=betas), 'sched_func': sched}

@@ -17,8 +17,8 @@ from .core import GenaiDataError, DataError, atomic_write, get_device
 
 # %% auto #0
 __all__ = ['GAN_LOSSES', 'CKPT_FORMAT', 'NonFiniteLossError', 'CheckpointError', 'Callback', 'Step', 'ClassifierStep', 'VAEStep',
-           'gan_d_loss', 'gan_g_loss', 'gradient_penalty', 'frozen', 'GANStep', 'EMA', 'resolve_amp', 'rng_state',
-           'set_rng_state', 'read_checkpoint', 'is_distributed', 'rank', 'init_distributed', 'Learner',
+           'gan_d_loss', 'gan_g_loss', 'gradient_penalty', 'r1_penalty', 'frozen', 'GANStep', 'EMA', 'resolve_amp',
+           'rng_state', 'set_rng_state', 'read_checkpoint', 'is_distributed', 'rank', 'init_distributed', 'Learner',
            'save_checkpoint', 'load_checkpoint', 'validate', 'fit', 'ProgressCallback', 'MetricsLogger', 'SampleGrid',
            'LivePlot', 'SmallCNN', 'linear_decay']
 
@@ -112,6 +112,14 @@ def gradient_penalty(D, real, fake, y=None, generator=None):
     grad, = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
+def r1_penalty(D, real, y=None):
+    "R1 penalty (Mescheder et al., 2018): mean over real samples of ||grad_x D(x)||^2."
+    x = real.detach().requires_grad_(True)
+    out = D(x) if y is None else D(x, y)
+    grad, = torch.autograd.grad(out.sum(), x, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
 # %% ../nbs/04_learner.ipynb #1e558457
 @contextlib.contextmanager
 def frozen(model:nn.Module):
@@ -131,10 +139,13 @@ class GANStep(Step):
                  n_critic:int=1, # D steps per G step
                  gp_weight:float=10., # lambda of the gradient penalty ('wgan-gp')
                  conditional:bool=False, # call G(z, y) and D(x, y)
-                 augment=None): # differentiable augmentation applied to real and fake before D
+                 augment=None, # differentiable augmentation applied to real and fake before D
+                 r1_weight:float=0.): # gamma of the R1 penalty on real data (0: off)
         if loss not in GAN_LOSSES: raise DataError(f"unknown GAN loss {loss!r}; use one of {GAN_LOSSES}")
         if n_critic < 1: raise DataError(f"n_critic must be >= 1, got {n_critic}")
+        if not r1_weight >= 0: raise DataError(f"r1_weight must be >= 0, got {r1_weight}")
         self.latent_dim, self.loss, self.n_critic, self.gp_weight = latent_dim, loss, n_critic, gp_weight
+        self.r1_weight = r1_weight
         self.conditional, self.augment = conditional, augment or (lambda x: x)
 
     def _G(self, G, z, y): return G(z, y) if self.conditional else G(z)
@@ -155,6 +166,10 @@ class GANStep(Step):
             gp = gradient_penalty(D, self.augment(real).float(), self.augment(fake.detach()).float(), y)
             loss_d = loss_d + self.gp_weight * gp
             logs['gp'] = gp.detach()
+        if self.r1_weight:
+            r1 = r1_penalty(D, self.augment(real).float(), y)
+            loss_d = loss_d + self.r1_weight / 2 * r1
+            logs['r1'] = r1.detach()
         learn.optimize(loss_d, 'D')
         if learn.step_count % self.n_critic == 0:
             z = torch.randn(n, self.latent_dim, device=real.device)

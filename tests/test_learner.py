@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from genai_data.core import DataError, seed_everything
 from genai_data.data import load_digits, stratified_split
 from genai_data.learner import (CheckpointError, Callback, EMA, GANStep, Learner, NonFiniteLossError, SampleGrid,
-                                SmallCNN, VAEStep, gan_d_loss, gan_g_loss, gradient_penalty, linear_decay, read_checkpoint)
+                                SmallCNN, VAEStep, gan_d_loss, gan_g_loss, gradient_penalty, linear_decay, r1_penalty, read_checkpoint)
 
 HELPERS = Path(__file__).parent / 'helpers'
 
@@ -99,6 +99,34 @@ def test_gradient_penalty_matches_definition():
     gp = gradient_penalty(D, real, fake)
     # a linear critic's input gradient is its weight everywhere
     torch.testing.assert_close(gp, (D.weight.norm() - 1) ** 2)
+
+
+def test_r1_penalty_matches_closed_forms():
+    D = nn.Linear(4, 1)
+    torch.testing.assert_close(r1_penalty(D, torch.randn(16, 4)), D.weight.pow(2).sum())   # gradient = w everywhere
+    x = torch.randn(10, 3)      # D(x) = -||x||^2 / 2 has gradient -x, so R1 = mean ||x||^2
+    torch.testing.assert_close(r1_penalty(lambda v: -0.5 * v.pow(2).sum(1, keepdim=True), x), x.pow(2).sum(1).mean())
+    r1_penalty(D, torch.randn(16, 4)).backward()                    # differentiable in D's weights: d||w||^2/dw = 2w
+    torch.testing.assert_close(D.weight.grad, 2 * D.weight.detach())
+
+
+def test_gan_step_r1_weight_adds_the_penalty(splits):
+    "One D step with r1_weight=2 equals SGD on the adversarial loss + 2/2 * R1, computed by hand."
+    import copy
+    x = splits['train'].to_range('[-1,1]').images[:32]; y = splits['train'].labels[:32]
+    seed_everything(0); G, D = gan_models(); D0 = copy.deepcopy(D)
+    learn = Learner({'G': G, 'D': D}, [(x, y)], step=GANStep(8, r1_weight=2., n_critic=10 ** 9),
+                    opt_func=lambda p: torch.optim.SGD(p, lr=0.1), progress=False)
+    learn.step_count = 1                                           # not a G step
+    torch.manual_seed(5); logs = learn.step.train_batch(learn, (x, y))
+    torch.manual_seed(5); fake = G(torch.randn(32, 8)).detach()
+    r1 = r1_penalty(D0, x)
+    torch.autograd.backward(gan_d_loss(D0(x), D0(fake), 'ns') + 2. / 2 * r1)
+    for p, p0 in zip(D.parameters(), D0.parameters()): torch.testing.assert_close(p, p0 - 0.1 * p0.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(logs['r1'], r1.detach())
+    assert 'r1' not in GANStep(8).train_batch(learn, (x, y))
+    for bad in (-1., float('nan')):
+        with pytest.raises(DataError, match='r1_weight must be >= 0'): GANStep(8, r1_weight=bad)
 
 
 # ---- resume: split runs in two processes equal an uninterrupted run --------------------------------------------------
