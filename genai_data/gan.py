@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 from .core import DataError
 from .data import check_model_labels
-from .learner import GANStep, frozen, gan_d_loss, gan_g_loss, linear_decay
+from .learner import GANStep, frozen, gan_d_loss, gan_g_loss, linear_decay, r1_penalty
 
 # %% auto #0
 __all__ = ['TOY_METHODS', 'TOY_SCHEDULES', 'MLPGenerator', 'MLPDiscriminator', 'DCGANGenerator', 'DCGANDiscriminator',
@@ -139,8 +139,9 @@ class DCGANDiscriminator(nn.Module):
 # %% ../nbs/06_gan.ipynb #f928e339
 class ACGANStep(GANStep):
     "GANStep with ACGAN's auxiliary classifier losses (D built with aux_classifier=True; G conditional)."
-    def __init__(self, latent_dim:int, n_classes:int, loss:str='ns', aux_weight:float=1.0, augment=None):
-        super().__init__(latent_dim, loss=loss, conditional=True, augment=augment)
+    def __init__(self, latent_dim:int, n_classes:int, loss:str='ns', aux_weight:float=1.0, augment=None, r1_weight:float=0.):
+        if loss == 'wgan-gp': raise DataError("ACGANStep has no gradient penalty; use loss='ns' or 'hinge' (with r1_weight to regularise D)")
+        super().__init__(latent_dim, loss=loss, conditional=True, augment=augment, r1_weight=r1_weight)
         self.n_classes, self.aux_weight = n_classes, aux_weight
     def train_batch(self, learn, batch):
         real, y = batch
@@ -153,6 +154,7 @@ class ACGANStep(GANStep):
             adv_f, cls_f = D(self.augment(fake.detach()), return_aux=True)
             loss_d = gan_d_loss(adv_r.float(), adv_f.float(), self.loss) + self.aux_weight * (
                 F.cross_entropy(cls_r.float(), y) + F.cross_entropy(cls_f.float(), y_fake))
+        if self.r1_weight: loss_d = loss_d + self.r1_weight / 2 * r1_penalty(D, self.augment(real).float())
         learn.optimize(loss_d, 'D')
         z = torch.randn(n, self.latent_dim, device=real.device)
         with frozen(learn.raw_models['D']), learn.autocast():

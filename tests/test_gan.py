@@ -110,11 +110,27 @@ def test_acgan_step_trains():
     assert adv.shape == (16, 1) and cls.shape == (16, 4)
 
 
+def test_acgan_step_r1_and_refuses_wgan_gp():
+    "With r1_weight, ACGAN's D update differs from the one without; 'wgan-gp' (no penalty here) is refused."
+    x, y = torch.rand(16, 1, 16, 16) * 2 - 1, torch.arange(16) % 4
+    after = {}
+    for w in (0., 10.):
+        seed_everything(0)
+        G, D = DCGANGenerator(16, 16, width=8, n_classes=4), DCGANDiscriminator(16, width=8, n_classes=4, aux_classifier=True)
+        learn = _gan_learner(G, D, ACGANStep(16, 4, r1_weight=w), x, y)
+        seed_everything(1); learn.step.train_batch(learn, (x, y))
+        after[w] = torch.cat([p.detach().flatten() for p in D.parameters()])
+    assert not torch.allclose(after[0.], after[10.])
+    with pytest.raises(DataError, match='no gradient penalty'): ACGANStep(16, 4, loss='wgan-gp')
+    with pytest.raises(DataError, match='r1_weight must be >= 0'): ACGANStep(16, 4, r1_weight=-1.)
+
+
 def test_pacgan_packs_and_learner_runs():
     data = grid_of_gaussians(2048, seed=0)
     for method in TOY_METHODS:
         for schedule in TOY_SCHEDULES:
             setup = toy_gan(method, schedule, hidden=32)
+            assert setup['step'].r1_weight == (0.1 if method == 'r1' else 0.)
             learn = Learner(train_dl=tensor_dataloader(data.x, data.y, batch_size=256, seed=0, drop_last=True), progress=False, **setup)
             h = learn.fit(1)
             assert math.isfinite(h[-1]['train_loss_D'])
