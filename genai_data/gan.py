@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 from .core import DataError
 from .data import check_model_labels
-from .learner import GANStep, frozen, gan_d_loss, gan_g_loss, linear_decay, r1_penalty
+from .learner import GANStep, frozen, gan_d_loss, gan_g_loss, linear_decay
 
 # %% auto #0
 __all__ = ['TOY_METHODS', 'TOY_SCHEDULES', 'MLPGenerator', 'MLPDiscriminator', 'DCGANGenerator', 'DCGANDiscriminator',
@@ -140,7 +140,6 @@ class DCGANDiscriminator(nn.Module):
 class ACGANStep(GANStep):
     "GANStep with ACGAN's auxiliary classifier losses (D built with aux_classifier=True; G conditional)."
     def __init__(self, latent_dim:int, n_classes:int, loss:str='ns', aux_weight:float=1.0, augment=None, r1_weight:float=0.):
-        if loss == 'wgan-gp': raise DataError("ACGANStep has no gradient penalty; use loss='ns' or 'hinge' (with r1_weight to regularise D)")
         super().__init__(latent_dim, loss=loss, conditional=True, augment=augment, r1_weight=r1_weight)
         self.n_classes, self.aux_weight = n_classes, aux_weight
     def train_batch(self, learn, batch):
@@ -149,19 +148,20 @@ class ACGANStep(GANStep):
         y_fake = torch.randint(self.n_classes, (n,), device=real.device)
         z = torch.randn(n, self.latent_dim, device=real.device)
         with torch.no_grad(), learn.autocast(): fake = G(z, y_fake)
+        real_in, fake_in = self.augment(real), self.augment(fake)
         with learn.autocast():
-            adv_r, cls_r = D(self.augment(real), return_aux=True)
-            adv_f, cls_f = D(self.augment(fake.detach()), return_aux=True)
+            adv_r, cls_r = D(real_in, return_aux=True)
+            adv_f, cls_f = D(fake_in, return_aux=True)
             loss_d = gan_d_loss(adv_r.float(), adv_f.float(), self.loss) + self.aux_weight * (
                 F.cross_entropy(cls_r.float(), y) + F.cross_entropy(cls_f.float(), y_fake))
-        if self.r1_weight: loss_d = loss_d + self.r1_weight / 2 * r1_penalty(D, self.augment(real).float())
-        learn.optimize(loss_d, 'D')
+        penalty, logs = self.penalties(D, real_in, fake_in)      # GANStep's: gradient penalty ('wgan-gp') and R1
+        learn.optimize(loss_d + penalty, 'D')
         z = torch.randn(n, self.latent_dim, device=real.device)
         with frozen(learn.raw_models['D']), learn.autocast():
             adv, cls = D(self.augment(G(z, y_fake)), return_aux=True)
             loss_g = gan_g_loss(adv.float(), self.loss) + self.aux_weight * F.cross_entropy(cls.float(), y_fake)
         learn.optimize(loss_g, 'G')
-        return {'loss_D': loss_d.detach(), 'loss_G': loss_g.detach(), 'acc_real': (cls_r.argmax(1) == y).float().mean()}
+        return {'loss_D': loss_d.detach(), 'loss_G': loss_g.detach(), 'acc_real': (cls_r.argmax(1) == y).float().mean(), **logs}
 
 # %% ../nbs/06_gan.ipynb #09dd9f9a
 def mode_coverage(samples:torch.Tensor, # (n, 2) generated points

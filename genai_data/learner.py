@@ -151,26 +151,31 @@ class GANStep(Step):
     def _G(self, G, z, y): return G(z, y) if self.conditional else G(z)
     def _D(self, D, x, y): return D(x, y) if self.conditional else D(x)
 
+    def penalties(self, D, real, fake, y=None):
+        "D's regularisers, in float32: (gp_weight * gradient penalty if 'wgan-gp') + r1_weight / 2 * R1, and their logs."
+        total, logs = 0., {}
+        if self.loss == 'wgan-gp':
+            logs['gp'] = gradient_penalty(D, real.float(), fake.float(), y)
+            total = total + self.gp_weight * logs['gp']
+        if self.r1_weight:
+            logs['r1'] = r1_penalty(D, real.float(), y)
+            total = total + self.r1_weight / 2 * logs['r1']
+        return total, {k: v.detach() for k, v in logs.items()}
+
     def train_batch(self, learn, batch):
         real, y = batch
         G, D, n = learn.models['G'], learn.models['D'], len(real)
         y = y if self.conditional else None
         z = torch.randn(n, self.latent_dim, device=real.device)
         with torch.no_grad(), learn.autocast(): fake = self._G(G, z, y)          # no gradient into G
+        real_in, fake_in = self.augment(real), self.augment(fake)   # one augmentation, shared by the loss and the penalties
         with learn.autocast():
-            d_real, d_fake = self._D(D, self.augment(real), y), self._D(D, self.augment(fake.detach()), y)
+            d_real, d_fake = self._D(D, real_in, y), self._D(D, fake_in, y)
             loss_d = gan_d_loss(d_real.float(), d_fake.float(), self.loss)
+        penalty, logs = self.penalties(D, real_in, fake_in, y)
         logs = {'loss_D': loss_d.detach(), 'D(real)': torch.sigmoid(d_real.detach().float()).mean(),
-                'D(fake)': torch.sigmoid(d_fake.detach().float()).mean()}
-        if self.loss == 'wgan-gp':
-            gp = gradient_penalty(D, self.augment(real).float(), self.augment(fake.detach()).float(), y)
-            loss_d = loss_d + self.gp_weight * gp
-            logs['gp'] = gp.detach()
-        if self.r1_weight:
-            r1 = r1_penalty(D, self.augment(real).float(), y)
-            loss_d = loss_d + self.r1_weight / 2 * r1
-            logs['r1'] = r1.detach()
-        learn.optimize(loss_d, 'D')
+                'D(fake)': torch.sigmoid(d_fake.detach().float()).mean(), **logs}
+        learn.optimize(loss_d + penalty, 'D')
         if learn.step_count % self.n_critic == 0:
             z = torch.randn(n, self.latent_dim, device=real.device)
             with frozen(learn.raw_models['D']), learn.autocast():

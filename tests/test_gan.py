@@ -110,8 +110,8 @@ def test_acgan_step_trains():
     assert adv.shape == (16, 1) and cls.shape == (16, 4)
 
 
-def test_acgan_step_r1_and_refuses_wgan_gp():
-    "With r1_weight, ACGAN's D update differs from the one without; 'wgan-gp' (no penalty here) is refused."
+def test_acgan_step_applies_ganstep_penalties():
+    "With r1_weight, ACGAN's D update differs from the one without; 'wgan-gp' gets its gradient penalty."
     x, y = torch.rand(16, 1, 16, 16) * 2 - 1, torch.arange(16) % 4
     after = {}
     for w in (0., 10.):
@@ -121,7 +121,10 @@ def test_acgan_step_r1_and_refuses_wgan_gp():
         seed_everything(1); learn.step.train_batch(learn, (x, y))
         after[w] = torch.cat([p.detach().flatten() for p in D.parameters()])
     assert not torch.allclose(after[0.], after[10.])
-    with pytest.raises(DataError, match='no gradient penalty'): ACGANStep(16, 4, loss='wgan-gp')
+    G, D = DCGANGenerator(16, 16, width=8, n_classes=4), DCGANDiscriminator(16, width=8, n_classes=4, aux_classifier=True)
+    learn = _gan_learner(G, D, ACGANStep(16, 4, loss='wgan-gp', r1_weight=1.), x, y)
+    logs = learn.step.train_batch(learn, (x, y))
+    assert {'gp', 'r1'} <= set(logs) and logs['gp'] > 0 and logs['r1'] > 0
     with pytest.raises(DataError, match='r1_weight must be >= 0'): ACGANStep(16, 4, r1_weight=-1.)
 
 

@@ -1,4 +1,5 @@
 "The learner: each step kind learns, exact resume across processes, safe checkpoints, NaN guard, DDP, AMP/compile."
+import copy
 import json
 import math
 import os
@@ -112,7 +113,6 @@ def test_r1_penalty_matches_closed_forms():
 
 def test_gan_step_r1_weight_adds_the_penalty(splits):
     "One D step with r1_weight=2 equals SGD on the adversarial loss + 2/2 * R1, computed by hand."
-    import copy
     x = splits['train'].to_range('[-1,1]').images[:32]; y = splits['train'].labels[:32]
     seed_everything(0); G, D = gan_models(); D0 = copy.deepcopy(D)
     learn = Learner({'G': G, 'D': D}, [(x, y)], step=GANStep(8, r1_weight=2., n_critic=10 ** 9),
