@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import best_of, save
 from imblearn.over_sampling import SMOTE as ImbSMOTE
 from genai_data.data import imbalance_counts, load_digits, make_imbalanced
-from genai_data.resample import SMOTE, class_counts
+from genai_data.resample import SMOTE, label_counts
 
 
 def gaussian_features():
@@ -36,7 +36,7 @@ def main():
     rows = []
     for name, (X, y) in (('gaussian 10000x64', gaussian_features()), ('digits imbalanced 10:1', digits())):
         ours, theirs = SMOTE(random_state=0), ImbSMOTE(random_state=0)
-        same = class_counts(ours.fit_resample(X, y)[1]) == class_counts(theirs.fit_resample(X, y)[1])
+        same = label_counts(ours.fit_resample(X, y)[1]) == label_counts(theirs.fit_resample(X, y)[1])
         t_ours = best_of(lambda: ours.fit_resample(X, y), args.repeats)
         t_imb = best_of(lambda: theirs.fit_resample(X, y), args.repeats)
         rows.append(dict(data=name, n=len(y), d=X.shape[1], ours_s=t_ours, imblearn_s=t_imb, ratio=t_imb / t_ours,

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save
 from genai_data.data import ImageDataset
-from genai_data.learner import GANStep, Learner
+from genai_data.gan import GANStep
+from genai_data.learner import Learner
 
 NZ = 100
 

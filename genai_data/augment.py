@@ -11,14 +11,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import DataError, check_value_range, convert_range, range_bounds
+from .core import ConfigError, DataError, check_value_range, convert_range, draw_noise, range_bounds
 
 # %% auto #0
 __all__ = ['POLICIES', 'check_batch', 'BatchTransform', 'affine_matrices', 'warp', 'RandomAffine', 'RandomResizedCrop',
            'RandomHorizontalFlip', 'RandomVerticalFlip', 'adjust_brightness', 'adjust_contrast', 'adjust_saturation',
-           'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue', 'ColorJitter', 'GaussianNoise', 'gaussian_kernels', 'blur',
-           'GaussianBlur', 'box_masks', 'RandomErasing', 'Cutout', 'Compose', 'RandomApply', 'show_augmentations',
-           'Mixup', 'CutMix', 'PolicyAugment', 'AutoAugment', 'RandAugment', 'TrivialAugmentWide', 'DiffAugment']
+           'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue', 'ColorJitter', 'GaussianNoise', 'gaussian_kernels',
+           'gaussian_filter', 'GaussianBlur', 'box_masks', 'RandomErasing', 'Cutout', 'Compose', 'RandomApply',
+           'show_augmentations', 'Mixup', 'CutMix', 'PolicyAugment', 'AutoAugment', 'RandAugment', 'TrivialAugmentWide',
+           'DiffAugment']
 
 # %% ../nbs/02_augment.ipynb #e99a7719
 def check_batch(x:torch.Tensor) -> torch.Tensor:
@@ -32,10 +33,10 @@ def check_batch(x:torch.Tensor) -> torch.Tensor:
 def _range_pair(v, name, centre=None, lo_limit=None):
     "A (low, high) pair from a number (centre ± v, or (-v, v)) or a 2-sequence; checked."
     if isinstance(v, (int, float)):
-        if v < 0: raise DataError(f"{name} must be >= 0, got {v}")
+        if v < 0: raise ConfigError(f"{name} must be >= 0, got {v}")
         v = (centre - v, centre + v) if centre is not None else (-v, v)
     v = tuple(float(a) for a in v)
-    if len(v) != 2 or v[0] > v[1]: raise DataError(f"{name} must be a number or a (low, high) pair with low <= high, got {v}")
+    if len(v) != 2 or v[0] > v[1]: raise ConfigError(f"{name} must be a number or a (low, high) pair with low <= high, got {v}")
     if lo_limit is not None: v = (max(lo_limit, v[0]), max(lo_limit, v[1]))
     return v
 
@@ -45,9 +46,9 @@ class BatchTransform(nn.Module):
                  value_range:str='[0,1]', # range of the images: '[0,1]' or '[-1,1]'
                  generator:torch.Generator|None=None): # source of randomness (None: torch's global RNG)
         super().__init__()
-        if not 0 <= p <= 1: raise DataError(f"p must be in [0, 1], got {p}")
+        if not 0 <= p <= 1: raise ConfigError(f"p must be in [0, 1], got {p}")
         if check_value_range(value_range) == 'uint8':
-            raise DataError("batch transforms work on float images; convert with convert_range(x, 'uint8', '[0,1]')")
+            raise ConfigError("batch transforms work on float images; convert with convert_range(x, 'uint8', '[0,1]')")
         self.p, self.value_range, self.generator = float(p), value_range, generator
 
     def rand(self, *shape, device=None) -> torch.Tensor:
@@ -127,13 +128,13 @@ class RandomAffine(BatchTransform):
         super().__init__(p, value_range, generator)
         self.degrees = _range_pair(degrees, 'degrees')
         if len(translate) != 2 or min(translate) < 0 or max(translate) > 1:
-            raise DataError(f"translate must be two fractions in [0, 1], got {translate}")
+            raise ConfigError(f"translate must be two fractions in [0, 1], got {translate}")
         self.translate, self.scale = tuple(map(float, translate)), _range_pair(scale, 'scale')
-        if self.scale[0] <= 0: raise DataError(f"scale must be > 0, got {scale}")
+        if self.scale[0] <= 0: raise ConfigError(f"scale must be > 0, got {scale}")
         shear = (shear,) if isinstance(shear, (int, float)) else tuple(shear)
         if len(shear) == 1: shear = (-abs(shear[0]), abs(shear[0]), 0., 0.)
         elif len(shear) == 2: shear = (*shear, 0., 0.)
-        if len(shear) != 4: raise DataError(f"shear must be a number or 2 or 4 values, got {shear}")
+        if len(shear) != 4: raise ConfigError(f"shear must be a number or 2 or 4 values, got {shear}")
         self.shear, self.mode = tuple(map(float, shear)), mode
         self.fill = range_bounds(value_range)[0] if fill is None else float(fill)
 
@@ -156,8 +157,8 @@ class RandomResizedCrop(BatchTransform):
         super().__init__(p, value_range, generator)
         self.size = (size, size) if isinstance(size, int) else size
         self.scale, self.ratio, self.mode = _range_pair(scale, 'scale'), _range_pair(ratio, 'ratio'), mode
-        if not 0 < self.scale[0] <= self.scale[1] <= 1: raise DataError(f"scale must lie in (0, 1], got {scale}")
-        if self.ratio[0] <= 0: raise DataError(f"ratio must be > 0, got {ratio}")
+        if not 0 < self.scale[0] <= self.scale[1] <= 1: raise ConfigError(f"scale must lie in (0, 1], got {scale}")
+        if self.ratio[0] <= 0: raise ConfigError(f"ratio must be > 0, got {ratio}")
 
     def boxes(self, n, h, w):
         "Per-sample crop boxes as normalised (half-width, half-height, centre x, centre y)."
@@ -252,7 +253,7 @@ class ColorJitter(BatchTransform):
         self.contrast = _range_pair(contrast, 'contrast', 1., 0.)
         self.saturation = _range_pair(saturation, 'saturation', 1., 0.)
         self.hue = _range_pair(hue, 'hue')
-        if not -0.5 <= self.hue[0] <= self.hue[1] <= 0.5: raise DataError(f"hue must lie in [-0.5, 0.5], got {hue}")
+        if not -0.5 <= self.hue[0] <= self.hue[1] <= 0.5: raise ConfigError(f"hue must lie in [-0.5, 0.5], got {hue}")
 
     def apply(self, x):
         n = len(x)
@@ -273,8 +274,7 @@ class GaussianNoise(BatchTransform):
     def apply(self, x):
         lo, hi = range_bounds(self.value_range)
         sigma = self.uniform(len(x), *self.std, device=x.device).reshape(-1, 1, 1, 1) * (hi - lo)
-        g = self.generator
-        eps = torch.randn(x.shape, generator=g, device=g.device if g is not None else x.device).to(x.device)
+        eps = draw_noise(x.shape, self.generator, x.device)
         return (x + sigma * eps).clamp(lo, hi)
 
 def gaussian_kernels(sigma:torch.Tensor, size:int) -> torch.Tensor:
@@ -283,27 +283,33 @@ def gaussian_kernels(sigma:torch.Tensor, size:int) -> torch.Tensor:
     k = torch.exp(-t[None] ** 2 / (2 * sigma[:, None] ** 2))
     return k / k.sum(1, keepdim=True)
 
-def blur(x:torch.Tensor, sigma:torch.Tensor, size:int) -> torch.Tensor:
-    "Blur each image of `x` with its own Gaussian (one sigma per sample), separable, reflect-padded."
+def gaussian_filter(x:torch.Tensor, # images (N, C, H, W)
+                    sigma, # one standard deviation for the batch, or a tensor of one per sample
+                    size:int, # odd kernel length
+                    padding:str='reflect', # 'reflect' keeps H and W; 'valid' shrinks each by size - 1
+                   ) -> torch.Tensor:
+    "Separable Gaussian filter (rows, then columns) as grouped convolutions: one kernel per sample or one for all."
+    if padding not in ('reflect', 'valid'): raise ConfigError(f"padding must be 'reflect' or 'valid', got {padding!r}")
     n, c, h, w = x.shape
-    k = gaussian_kernels(sigma.to(x), size).repeat_interleave(c, 0)       # (N*C, size)
-    r = size // 2
-    y = F.pad(x.reshape(1, n * c, h, w), (r, r, r, r), mode='reflect')
-    y = F.conv2d(y, k[:, None, None, :], groups=n * c)                    # along rows
-    y = F.conv2d(y, k[:, None, :, None], groups=n * c)                    # along columns
-    return y.reshape(n, c, h, w)
+    k = gaussian_kernels(torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1), size)
+    if len(k) == 1: k, groups, y = k.expand(c, -1), c, x                                 # one kernel: a group per channel
+    else: k, groups, y = k.repeat_interleave(c, 0), n * c, x.reshape(1, n * c, h, w)     # one per sample: N*C groups
+    if padding == 'reflect': y = F.pad(y, (size // 2,) * 4, mode='reflect')
+    y = F.conv2d(y, k[:, None, None, :], groups=groups)                    # along rows
+    y = F.conv2d(y, k[:, None, :, None], groups=groups)                    # along columns
+    return y.reshape(n, c, *y.shape[-2:])
 
 class GaussianBlur(BatchTransform):
     "Gaussian blur with a per-sample sigma drawn from `sigma`."
     def __init__(self, kernel_size:int=5, sigma=(0.1, 2.0), p:float=1.0, value_range:str='[0,1]', generator=None):
         super().__init__(p, value_range, generator)
-        if kernel_size < 1 or kernel_size % 2 == 0: raise DataError(f"kernel_size must be odd and >= 1, got {kernel_size}")
+        if kernel_size < 1 or kernel_size % 2 == 0: raise ConfigError(f"kernel_size must be odd and >= 1, got {kernel_size}")
         self.kernel_size, self.sigma = kernel_size, _range_pair(sigma, 'sigma')
-        if self.sigma[0] <= 0: raise DataError(f"sigma must be > 0, got {sigma}")
+        if self.sigma[0] <= 0: raise ConfigError(f"sigma must be > 0, got {sigma}")
     def apply(self, x):
         if min(x.shape[-2:]) <= self.kernel_size // 2:
             raise DataError(f"images of size {tuple(x.shape[-2:])} are too small for kernel_size={self.kernel_size}")
-        return blur(x, self.uniform(len(x), *self.sigma, device=x.device), self.kernel_size)
+        return gaussian_filter(x, self.uniform(len(x), *self.sigma, device=x.device), self.kernel_size)
 
 # %% ../nbs/02_augment.ipynb #a72226c5
 def box_masks(top, left, height, width, size, device=None) -> torch.Tensor:
@@ -321,7 +327,7 @@ class RandomErasing(BatchTransform):
                  p:float=0.5, value_range:str='[0,1]', generator=None):
         super().__init__(p, value_range, generator)
         self.scale, self.ratio, self.value = _range_pair(scale, 'scale'), _range_pair(ratio, 'ratio'), value
-        if isinstance(value, str) and value != 'random': raise DataError(f"value must be a number, 'random' or None, got {value!r}")
+        if isinstance(value, str) and value != 'random': raise ConfigError(f"value must be a number, 'random' or None, got {value!r}")
 
     def _fill(self, x):
         lo, hi = range_bounds(self.value_range)
@@ -343,7 +349,7 @@ class Cutout(RandomErasing):
     "Blank a square of side `size` (a fraction of the shorter side) centred anywhere in each chosen sample."
     def __init__(self, size:float=0.5, value=None, p:float=1.0, value_range:str='[0,1]', generator=None):
         super().__init__(value=value, p=p, value_range=value_range, generator=generator)
-        if not 0 < size <= 1: raise DataError(f"size must be in (0, 1], got {size}")
+        if not 0 < size <= 1: raise ConfigError(f"size must be in (0, 1], got {size}")
         self.size = float(size)
     def boxes(self, n, h, w):
         side = torch.full((n,), max(1, round(self.size * min(h, w))), dtype=torch.float32)
@@ -390,17 +396,17 @@ def show_augmentations(images:torch.Tensor, # a few images (N, C, H, W)
 
 # %% ../nbs/02_augment.ipynb #81ce8f56
 class _Mixer(nn.Module):
-    def __init__(self, alpha:float, num_classes:int|None, generator):
+    def __init__(self, alpha:float, n_classes:int|None, generator):
         super().__init__()
-        if alpha <= 0: raise DataError(f"alpha must be > 0, got {alpha}")
-        self.alpha, self.num_classes, self.generator = float(alpha), num_classes, generator
+        if alpha <= 0: raise ConfigError(f"alpha must be > 0, got {alpha}")
+        self.alpha, self.n_classes, self.generator = float(alpha), n_classes, generator
 
     def _setup(self, x, y):
         x = check_batch(x)
         y = torch.as_tensor(y, device=x.device)
         if len(y) != len(x): raise DataError(f"{len(x)} images but {len(y)} labels")
         if y.ndim == 1:
-            k = self.num_classes or (int(y.max()) + 1 if len(y) else 0)
+            k = self.n_classes or (int(y.max()) + 1 if len(y) else 0)
             if len(y) and (y.min() < 0 or y.max() >= k): raise DataError(f"labels must be in [0, {k}), got {int(y.min())}..{int(y.max())}")
             y = F.one_hot(y.long(), k).to(x.dtype)
         elif not torch.allclose(y.sum(1), torch.ones(len(y), dtype=y.dtype, device=y.device), atol=1e-4):
@@ -413,7 +419,7 @@ class _Mixer(nn.Module):
 
 class Mixup(_Mixer):
     "Mix each sample and its one-hot label with a random partner: weight lambda ~ Beta(alpha, alpha) per sample."
-    def __init__(self, alpha:float=0.2, num_classes:int|None=None, generator=None): super().__init__(alpha, num_classes, generator)
+    def __init__(self, alpha:float=0.2, n_classes:int|None=None, generator=None): super().__init__(alpha, n_classes, generator)
     def forward(self, x, y):
         x, y, lam, perm, _ = self._setup(x, y)
         l4 = lam.reshape(-1, 1, 1, 1)
@@ -421,7 +427,7 @@ class Mixup(_Mixer):
 
 class CutMix(_Mixer):
     "Paste a box from a random partner into each sample; the label weight is the pasted area."
-    def __init__(self, alpha:float=1.0, num_classes:int|None=None, generator=None): super().__init__(alpha, num_classes, generator)
+    def __init__(self, alpha:float=1.0, n_classes:int|None=None, generator=None): super().__init__(alpha, n_classes, generator)
     def forward(self, x, y):
         x, y, lam, perm, rng = self._setup(x, y)
         n, (h, w) = len(x), x.shape[-2:]
@@ -444,10 +450,10 @@ class PolicyAugment(BatchTransform):
                  **kwargs): # passed to the torchvision transform (e.g. num_ops, magnitude, policy)
         super().__init__(p, value_range, generator)
         import torchvision.transforms.v2 as v2
-        if method not in POLICIES: raise DataError(f"unknown method {method!r}; use one of {list(POLICIES)}")
+        if method not in POLICIES: raise ConfigError(f"unknown method {method!r}; use one of {list(POLICIES)}")
         if method == 'autoaugment' and isinstance(kwargs.get('policy'), str):
             names = [pol.name.lower() for pol in v2.AutoAugmentPolicy]
-            if kwargs['policy'].lower() not in names: raise DataError(f"unknown AutoAugment policy {kwargs['policy']!r}; use one of {names}")
+            if kwargs['policy'].lower() not in names: raise ConfigError(f"unknown AutoAugment policy {kwargs['policy']!r}; use one of {names}")
             kwargs['policy'] = v2.AutoAugmentPolicy[kwargs['policy'].upper()]
         self.method, self.tv = method, getattr(v2, POLICIES[method])(**kwargs)
 
@@ -480,12 +486,12 @@ class DiffAugment(nn.Module):
         super().__init__()
         self.ops = [o.strip() for o in policy.split(',') if o.strip()]
         bad = [o for o in self.ops if o not in ('color', 'translation', 'cutout')]
-        if bad: raise DataError(f"unknown DiffAugment policy {bad}; use 'color', 'translation' and/or 'cutout'")
+        if bad: raise ConfigError(f"unknown DiffAugment policy {bad}; use 'color', 'translation' and/or 'cutout'")
+        if not 0 <= translation_ratio < 1: raise ConfigError(f"translation_ratio must be in [0, 1), got {translation_ratio}")
+        if not 0 < cutout_ratio <= 1: raise ConfigError(f"cutout_ratio must be in (0, 1] (the side of the cut square as a fraction of the image's), got {cutout_ratio}")
         self.translation_ratio, self.cutout_ratio, self.generator = translation_ratio, cutout_ratio, generator
 
-    def _rand(self, n, device):
-        g = self.generator
-        return torch.rand(n, 1, 1, 1, generator=g, device=g.device if g is not None else device).to(device)
+    def _rand(self, n, device): return draw_noise((n, 1, 1, 1), self.generator, device, uniform=True)
 
     def _randint(self, lo, hi, n, device):
         g = self.generator

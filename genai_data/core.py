@@ -6,16 +6,17 @@ Docs: https://genai-data.github.io/genai_data/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #cfc71a3e
 from __future__ import annotations
-import os, random, shutil, tempfile, contextlib, uuid
+import os, random, shutil, tempfile, contextlib, uuid, hashlib, io
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEVICE_ENV_VAR', 'VALUE_RANGES', 'GenaiDataError', 'DataError', 'DatasetNotFoundError', 'OutputExistsError',
-           'get_device', 'seed_everything', 'make_generator', 'check_value_range', 'range_bounds', 'convert_range',
-           'guess_value_range', 'check_in_range', 'image_grid', 'show_images', 'atomic_write', 'atomic_dir',
-           'save_figure']
+__all__ = ['DEVICE_ENV_VAR', 'VALUE_RANGES', 'GenaiDataError', 'DataError', 'ConfigError', 'DatasetNotFoundError',
+           'OutputExistsError', 'get_device', 'seed_everything', 'make_generator', 'draw_noise', 'check_value_range',
+           'range_bounds', 'convert_range', 'guess_value_range', 'check_in_range', 'image_grid', 'show_images',
+           'atomic_write', 'atomic_dir', 'CorruptFileError', 'sha256_bytes', 'sha256_file', 'save_checked',
+           'load_checked', 'save_figure']
 
 # %% ../nbs/00_core.ipynb #34ef91c3
 class GenaiDataError(Exception):
@@ -23,6 +24,9 @@ class GenaiDataError(Exception):
 
 class DataError(GenaiDataError, ValueError):
     "The data is malformed: wrong shape, dtype, value range, labels, NaN, too few samples."
+
+class ConfigError(GenaiDataError, ValueError):
+    "A setting is invalid: an unknown option, a value outside its allowed range, or options that do not fit together."
 
 class DatasetNotFoundError(GenaiDataError, FileNotFoundError):
     "A dataset, folder or file that should be on disk is not there."
@@ -45,14 +49,14 @@ def get_device(device:str|torch.device|None=None, # 'cuda', 'cuda:1', 'mps', 'cp
         return torch.device('mps') if _mps_available() else torch.device('cpu')
     try: dev = torch.device(choice)
     except RuntimeError as e:
-        raise GenaiDataError(f"unknown device {choice!r}; use 'cpu', 'cuda', 'cuda:N' or 'mps'") from e
+        raise ConfigError(f"unknown device {choice!r}; use 'cpu', 'cuda', 'cuda:N' or 'mps'") from e
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise GenaiDataError(f"device {choice!r} was asked for but CUDA is not available here; "
+        raise ConfigError(f"device {choice!r} was asked for but CUDA is not available here; "
                              f"use 'cpu' or unset {DEVICE_ENV_VAR}")
     if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise GenaiDataError(f"device {choice!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
+        raise ConfigError(f"device {choice!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
     if dev.type == 'mps' and not _mps_available():
-        raise GenaiDataError(f"device {choice!r} was asked for but MPS is not available; use 'cpu'")
+        raise ConfigError(f"device {choice!r} was asked for but MPS is not available; use 'cpu'")
     return dev
 
 # %% ../nbs/00_core.ipynb #1924d4d4
@@ -61,7 +65,7 @@ def seed_everything(seed:int=0, # the seed for Python, NumPy and PyTorch
                    ) -> int:
     "Seed `random`, NumPy and PyTorch (CPU and every GPU); return the seed."
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        raise GenaiDataError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+        raise ConfigError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     seed = int(seed)
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
@@ -77,13 +81,25 @@ def make_generator(seed:int|None=None, device='cpu') -> torch.Generator:
     g.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
     return g
 
+# %% ../nbs/00_core.ipynb #a2133b0a
+def draw_noise(shape, # the shape of the noise tensor
+               generator:torch.Generator|None=None, # source of randomness (None: the global RNG of `device`)
+               device=None, # where the noise is returned
+               uniform:bool=False, # U[0, 1) instead of N(0, 1)
+               dtype=torch.float32,
+              ) -> torch.Tensor:
+    "Standard normal (or uniform) noise on `device`, drawn on the generator's own device when one is given."
+    draw = torch.rand if uniform else torch.randn
+    x = draw(tuple(shape), generator=generator, device=generator.device if generator is not None else device, dtype=dtype)
+    return x.to(device) if device is not None else x
+
 # %% ../nbs/00_core.ipynb #b2934be1
 VALUE_RANGES = {'[0,1]': (0., 1.), '[-1,1]': (-1., 1.), 'uint8': (0., 255.)}
 
 def check_value_range(name:str) -> str:
-    "Return `name` if it is a known value range, else raise a `DataError` listing the known ones."
+    "Return `name` if it is a known value range, else raise a `ConfigError` listing the known ones."
     if name not in VALUE_RANGES:
-        raise DataError(f"unknown value range {name!r}; use one of {list(VALUE_RANGES)}")
+        raise ConfigError(f"unknown value range {name!r}; use one of {list(VALUE_RANGES)}")
     return name
 
 def range_bounds(name:str) -> tuple[float, float]:
@@ -205,7 +221,7 @@ def atomic_write(path:str|Path, # the file to (over)write
                  encoding:str|None=None): # text encoding for mode 'w'
     "Context manager that yields a file object; the file appears at `path` only if the block succeeds."
     path = Path(path)
-    if mode not in ('w', 'wb'): raise ValueError(f"atomic_write supports mode 'w' or 'wb', got {mode!r}")
+    if mode not in ('w', 'wb'): raise ConfigError(f"atomic_write supports mode 'w' or 'wb', got {mode!r}")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} already exists; remove it or allow overwriting")
     if not path.parent.exists():
@@ -245,6 +261,56 @@ def atomic_dir(path:str|Path, # the folder to create
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
         if old is not None and old.exists(): shutil.rmtree(old, ignore_errors=True)
+
+# %% ../nbs/00_core.ipynb #25f1e3db
+class CorruptFileError(GenaiDataError, ValueError):
+    "A file is corrupt, truncated, of another format, or does not match its stored hash."
+
+def sha256_bytes(b:bytes) -> str:
+    "Hex SHA-256 of `b`."
+    return hashlib.sha256(b).hexdigest()
+
+def sha256_file(path:str|Path, chunk:int=1 << 20) -> str:
+    "Hex SHA-256 of the file at `path`, read in chunks."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''): h.update(block)
+    return h.hexdigest()
+
+# %% ../nbs/00_core.ipynb #e82808d2
+def save_checked(obj, # tensors, dicts, lists, numbers and strings (what weights_only loading accepts)
+                 path:str|Path, # the file to write (atomically)
+                 kind:str, # a format tag, e.g. 'genai_data.learner/1', checked on loading
+                ) -> str:
+    "Save `obj` with `torch.save` inside an envelope holding `kind` and the content's SHA-256; returns the hash."
+    import torch
+    buf = io.BytesIO(); torch.save(obj, buf)
+    content = buf.getvalue()
+    digest = sha256_bytes(content)
+    with atomic_write(path, 'wb') as f: torch.save({'format': kind, 'sha256': digest, 'content': content}, f)
+    return digest
+
+def load_checked(path:str|Path, # a file written by save_checked
+                 kind:str, # the format tag it must carry
+                 what:str='file', # how to name the file in errors, e.g. 'checkpoint'
+                ):
+    "Load what `save_checked` wrote, with `weights_only=True`, after checking the format tag and the SHA-256."
+    import torch
+    path = Path(path)
+    if not path.is_file(): raise DatasetNotFoundError(f"{what} {path} does not exist; check the path")
+    try: env = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:   # any failure to parse the envelope means the file is not intact
+        raise CorruptFileError(f"cannot read {what} {path}: it is corrupt, truncated or not a genai_data {what} "
+                               f"({type(e).__name__}: {str(e)[:120]})") from e
+    if not isinstance(env, dict) or env.get('format') != kind or not isinstance(env.get('content'), bytes):
+        found = env.get('format') if isinstance(env, dict) else type(env).__name__
+        raise CorruptFileError(f"{path} is not a genai_data {what} of format {kind!r} (found {found!r})")
+    if sha256_bytes(env['content']) != env.get('sha256'):
+        raise CorruptFileError(f"{what} {path} is corrupt: its content does not match its stored SHA-256. "
+                               "Use an earlier copy or write it again")
+    try: return torch.load(io.BytesIO(env['content']), map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise CorruptFileError(f"cannot unpack {what} {path} ({type(e).__name__}: {str(e)[:120]})") from e
 
 # %% ../nbs/00_core.ipynb #3fa9a66a
 def save_figure(fig, path:str|Path, dpi:int=100):

@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import (DataError, DatasetNotFoundError, GenaiDataError, atomic_write, check_in_range,
+from .core import (ConfigError, DataError, DatasetNotFoundError, GenaiDataError, atomic_write, check_in_range,
                              check_value_range, convert_range, make_generator, VALUE_RANGES)
 
 # %% auto #0
-__all__ = ['FLOAT_RANGES', 'IMAGE_EXTENSIONS', 'TORCHVISION_DATASETS', 'check_model_labels', 'ImageDataset', 'tensor_dataloader',
-           'resize_images', 'load_digits', 'load_image_folder', 'save_image_folder', 'to_float_range', 'read_npz',
-           'load_npz', 'load_torchvision', 'write_idx_mnist', 'ToyData', 'ring_of_gaussians', 'grid_of_gaussians',
-           'CleanReport', 'clean', 'channel_stats', 'standardize', 'stratified_split', 'imbalance_counts',
-           'make_imbalanced', 'plot_class_counts', 'save_splits', 'load_splits']
+__all__ = ['FLOAT_RANGES', 'IMAGE_EXTENSIONS', 'TORCHVISION_DATASETS', 'check_model_labels', 'balanced_labels', 'one_hot_labels',
+           'ImageDataset', 'tensor_dataloader', 'resize_images', 'load_digits', 'load_image_folder',
+           'save_image_folder', 'to_float_range', 'read_npz', 'load_npz', 'load_torchvision', 'write_idx_mnist',
+           'ToyData', 'ring_of_gaussians', 'grid_of_gaussians', 'CleanReport', 'clean', 'channel_stats', 'standardize',
+           'stratified_split', 'imbalance_counts', 'make_imbalanced', 'plot_class_counts', 'save_splits', 'load_splits']
 
 # %% ../nbs/01_data.ipynb #072c243a
 FLOAT_RANGES = ('[0,1]', '[-1,1]')
@@ -56,12 +56,32 @@ def check_model_labels(y, # labels for n samples (a single label is repeated n t
                       ) -> torch.Tensor:
     "Labels for a class-conditional model as an int64 (n,) tensor; a clear DataError when absent, misshapen or unknown."
     if y is None: raise DataError("this model is class-conditional: pass class labels y")
-    y = torch.as_tensor(y, device=device)
+    try: y = torch.as_tensor(y, device=device)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise DataError(f"class labels must be whole numbers 0..{n_classes - 1}, got {y!r}") from e
+    if y.dtype == torch.bool or y.is_complex() or (y.is_floating_point() and not bool((y == y.round()).all())):
+        raise DataError(f"class labels must be whole numbers 0..{n_classes - 1}, got {y.tolist() if y.numel() <= 8 else y.dtype}")
     if y.ndim == 0: y = y.expand(n)
     if y.ndim != 1 or len(y) != n: raise DataError(f"need {n} labels, one per sample, got shape {tuple(y.shape)}")
     if n and (y.min() < 0 or y.max() >= n_classes):
         raise DataError(f"unknown class label: labels must be in 0..{n_classes - 1}, got {int(y.min())}..{int(y.max())}")
     return y.long()
+
+# %% ../nbs/01_data.ipynb #cacdb871
+def balanced_labels(n:int, # number of labels
+                    n_classes:int, # number of classes
+                    device=None) -> torch.Tensor:
+    "Labels 0, 1, ..., K-1, 0, 1, ... for n samples: every class equally often, up to one."
+    return torch.arange(n, device=device) % n_classes
+
+def one_hot_labels(y, # class labels (checked with check_model_labels), or one label for all
+                   n_classes:int, # the model's number of classes
+                   like:torch.Tensor, # the batch the labels go with: sets N, dtype, device (and H, W for planes)
+                   planes:bool=False, # return (N, K, H, W) constant planes instead of (N, K) vectors
+                  ) -> torch.Tensor:
+    "One-hot labels in `like`'s dtype and device: vectors (N, K), or planes (N, K, H, W) to concatenate with images."
+    oh = F.one_hot(check_model_labels(y, len(like), n_classes, like.device), n_classes).to(like.dtype)
+    return oh[:, :, None, None].expand(-1, -1, *like.shape[-2:]) if planes else oh
 
 # %% ../nbs/01_data.ipynb #718e7d70
 class ImageDataset(torch.utils.data.Dataset):
@@ -73,7 +93,7 @@ class ImageDataset(torch.utils.data.Dataset):
                 ):
         check_value_range(value_range)
         if value_range not in FLOAT_RANGES:
-            raise DataError(f"ImageDataset holds float images in {FLOAT_RANGES}, not {value_range!r}; "
+            raise ConfigError(f"ImageDataset holds float images in {FLOAT_RANGES}, not {value_range!r}; "
                             "convert first, e.g. convert_range(x, 'uint8', '[0,1]')")
         x = _as_tensor(images, 'images')
         if x.ndim == 3: x = x[:, None]
@@ -120,7 +140,7 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def to_range(self, value_range:str) -> ImageDataset:
         "The same dataset with images mapped to float range `value_range`."
-        if value_range not in FLOAT_RANGES: raise DataError(f"ImageDataset ranges are {FLOAT_RANGES}, not {value_range!r}")
+        if value_range not in FLOAT_RANGES: raise ConfigError(f"ImageDataset ranges are {FLOAT_RANGES}, not {value_range!r}")
         return self._new(convert_range(self.images, self.value_range, value_range), self.labels, value_range)
 
     def to(self, device) -> ImageDataset:
@@ -152,7 +172,7 @@ def tensor_dataloader(*tensors, # equal-length tensors, e.g. images and labels, 
                       sampler=None, # a custom sampler (e.g. weighted); excludes `shuffle`
                       **kwargs): # passed on to `DataLoader`
     "A `DataLoader` of tuples of batches of in-memory tensors, fetched by one indexing op per batch."
-    if batch_size < 1: raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    if batch_size < 1: raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     if not tensors or any(len(t) != len(tensors[0]) for t in tensors): raise DataError("tensor_dataloader needs tensors of equal length")
     gen = make_generator(seed) if seed is not None else None
     return torch.utils.data.DataLoader(_BatchView(*tensors), batch_size=batch_size, shuffle=shuffle and sampler is None,
@@ -180,7 +200,7 @@ def load_digits(size:int=8, # image side in pixels (8 is the original; 16 or 32 
                ) -> ImageDataset:
     "scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), optionally resized."
     from sklearn.datasets import load_digits as _load
-    if not isinstance(size, (int, np.integer)) or size < 4: raise DataError(f"size must be an integer >= 4, got {size!r}")
+    if not isinstance(size, (int, np.integer)) or size < 4: raise ConfigError(f"size must be an integer >= 4, got {size!r}")
     d = _load()
     x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.
     x = resize_images(x, int(size))
@@ -213,8 +233,8 @@ def load_image_folder(root:str|Path, # folder with one sub-folder of images per 
     from PIL import Image
     root = Path(root)
     if not root.is_dir(): raise DatasetNotFoundError(f"image folder {root} does not exist; check the path")
-    if on_corrupt not in ('raise', 'skip'): raise DataError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
-    if channels not in (None, 1, 3): raise DataError(f"channels must be 1, 3 or None, got {channels!r}")
+    if on_corrupt not in ('raise', 'skip'): raise ConfigError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
+    if channels not in (None, 1, 3): raise ConfigError(f"channels must be 1, 3 or None, got {channels!r}")
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
     if not class_dirs:
         raise DataError(f"{root} has no class sub-folders; put each class's images in root/<class name>/")
@@ -333,7 +353,7 @@ def load_torchvision(name:str, # 'mnist', 'fashion-mnist' or 'cifar10'
     import torchvision
     key = name.lower().replace('_', '-')
     if key not in TORCHVISION_DATASETS:
-        raise DataError(f"unknown torchvision dataset {name!r}; use one of {list(TORCHVISION_DATASETS)}")
+        raise ConfigError(f"unknown torchvision dataset {name!r}; use one of {list(TORCHVISION_DATASETS)}")
     cls_name, layout = TORCHVISION_DATASETS[key]
     try: tv = getattr(torchvision.datasets, cls_name)(root=str(root), train=train, download=download)
     except RuntimeError as e:
@@ -365,8 +385,8 @@ class ToyData:
     std: float
 
 def _mixture(modes:torch.Tensor, n:int, std:float, seed) -> ToyData:
-    if n < 1: raise DataError(f"n must be >= 1, got {n}")
-    if std <= 0: raise DataError(f"std must be > 0, got {std}")
+    if n < 1: raise ConfigError(f"n must be >= 1, got {n}")
+    if std <= 0: raise ConfigError(f"std must be > 0, got {std}")
     g = make_generator(seed)
     y = torch.randint(len(modes), (n,), generator=g)
     return ToyData(modes[y] + std * torch.randn(n, 2, generator=g), y, modes, float(std))
@@ -495,9 +515,9 @@ def stratified_split(ds:ImageDataset, # the dataset to split
                     ) -> dict[str, ImageDataset]:
     "Split `ds` so every part holds about `fractions` of every class, and at least one sample of each."
     fractions = [float(f) for f in fractions]
-    if len(fractions) != len(names): raise DataError(f"{len(fractions)} fractions for {len(names)} part names {list(names)}")
+    if len(fractions) != len(names): raise ConfigError(f"{len(fractions)} fractions for {len(names)} part names {list(names)}")
     if any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise DataError(f"fractions must be positive and sum to 1, got {fractions}")
+        raise ConfigError(f"fractions must be positive and sum to 1, got {fractions}")
     counts = ds.class_counts().tolist()
     for c, n in enumerate(counts):
         if n < len(fractions):
@@ -514,10 +534,10 @@ def stratified_split(ds:ImageDataset, # the dataset to split
 # %% ../nbs/01_data.ipynb #a08d04e2
 def imbalance_counts(n_classes:int, n_max:int, ratio:float, kind:str='exponential') -> list[int]:
     "Per-class counts from `n_max` down to `n_max/ratio`: 'exponential' (long tail) or 'step' profile."
-    if n_classes < 2 or n_max < 1 or ratio < 1: raise DataError("need n_classes >= 2, n_max >= 1 and ratio >= 1")
+    if n_classes < 2 or n_max < 1 or ratio < 1: raise ConfigError("need n_classes >= 2, n_max >= 1 and ratio >= 1")
     if kind == 'exponential': c = [n_max * ratio ** (-k / (n_classes - 1)) for k in range(n_classes)]
     elif kind == 'step': c = [n_max if k < n_classes // 2 else n_max / ratio for k in range(n_classes)]
-    else: raise DataError(f"kind must be 'exponential' or 'step', got {kind!r}")
+    else: raise ConfigError(f"kind must be 'exponential' or 'step', got {kind!r}")
     return [max(1, int(round(v))) for v in c]
 
 def make_imbalanced(ds:ImageDataset, # the (balanced) dataset

@@ -6,18 +6,128 @@ Docs: https://genai-data.github.io/genai_data/gan.html.md"""
 
 # %% ../nbs/06_gan.ipynb #8d16a230
 from __future__ import annotations
-import math
+import contextlib, math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _sn
-from .core import DataError
-from .data import check_model_labels
-from .learner import GANStep, frozen, gan_d_loss, gan_g_loss, linear_decay
+from .core import ConfigError, DataError, draw_noise
+from .data import balanced_labels, check_model_labels, one_hot_labels
+from .learner import Step, linear_decay
 
 # %% auto #0
-__all__ = ['TOY_METHODS', 'TOY_SCHEDULES', 'MLPGenerator', 'MLPDiscriminator', 'DCGANGenerator', 'DCGANDiscriminator',
-           'ACGANStep', 'mode_coverage', 'toy_gan']
+__all__ = ['GAN_LOSSES', 'TOY_METHODS', 'TOY_SCHEDULES', 'gan_d_loss', 'gan_g_loss', 'gradient_penalty', 'r1_penalty', 'frozen',
+           'GANStep', 'MLPGenerator', 'MLPDiscriminator', 'DCGANGenerator', 'DCGANDiscriminator', 'ACGANStep',
+           'mode_coverage', 'toy_gan']
+
+# %% ../nbs/06_gan.ipynb #cf0230e6
+GAN_LOSSES = ('ns', 'saturating', 'hinge', 'wgan-gp')
+
+def _check_loss(loss):
+    if loss not in GAN_LOSSES: raise ConfigError(f"unknown GAN loss {loss!r}; use one of {GAN_LOSSES}")
+
+def gan_d_loss(real_logits, fake_logits, loss:str):
+    "The discriminator's loss for real and fake logits (gradient penalty excluded); see the table."
+    _check_loss(loss)
+    if loss in ('ns', 'saturating'): return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    if loss == 'hinge': return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    return fake_logits.mean() - real_logits.mean()
+
+def gan_g_loss(fake_logits, loss:str):
+    "The generator's loss for the discriminator's logits on fakes; see the table."
+    _check_loss(loss)
+    if loss == 'ns': return F.softplus(-fake_logits).mean()
+    if loss == 'saturating': return -F.softplus(fake_logits).mean()
+    return -fake_logits.mean()
+
+# %% ../nbs/06_gan.ipynb #0d54de01
+def gradient_penalty(D, real, fake, y=None, generator=None):
+    "WGAN-GP penalty: mean of (||grad_x D(x_hat)|| - 1)^2 on random interpolates of real and fake."
+    eps = draw_noise((len(real), *([1] * (real.ndim - 1))), generator, real.device, uniform=True).to(real.dtype)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    out = D(x_hat) if y is None else D(x_hat, y)
+    grad, = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+def r1_penalty(D, real, y=None):
+    "R1 penalty (Mescheder et al., 2018): mean over real samples of ||grad_x D(x)||^2."
+    x = real.detach().requires_grad_(True)
+    out = D(x) if y is None else D(x, y)
+    grad, = torch.autograd.grad(out.sum(), x, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+# %% ../nbs/06_gan.ipynb #fb4c122e
+@contextlib.contextmanager
+def frozen(model:nn.Module):
+    "Temporarily set `requires_grad=False` on every parameter of `model`."
+    flags = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters(): p.requires_grad_(False)
+    try: yield model
+    finally:
+        for p, f in zip(model.parameters(), flags): p.requires_grad_(f)
+
+# %% ../nbs/06_gan.ipynb #aab28024
+class GANStep(Step):
+    "Alternating D and G updates with separate optimizers; fakes detached in the D step, D frozen in the G step."
+    models = ('G', 'D')
+    optimizers = {'G': ('G',), 'D': ('D',)}
+    def __init__(self, latent_dim:int, # size of z
+                 loss:str='ns', # 'ns', 'saturating', 'hinge' or 'wgan-gp'
+                 n_critic:int=1, # D steps per G step
+                 gp_weight:float=10., # lambda of the gradient penalty ('wgan-gp')
+                 conditional:bool=False, # call G(z, y) and D(x, y)
+                 augment=None, # differentiable augmentation applied to real and fake before D
+                 r1_weight:float=0.): # gamma of the R1 penalty on real data (0: off)
+        _check_loss(loss)
+        if not isinstance(n_critic, int) or n_critic < 1: raise ConfigError(f"n_critic must be a whole number >= 1, got {n_critic!r}")
+        if not r1_weight >= 0: raise ConfigError(f"r1_weight must be >= 0, got {r1_weight}")
+        if not gp_weight >= 0: raise ConfigError(f"gp_weight must be >= 0, got {gp_weight}")
+        self.latent_dim, self.loss, self.n_critic, self.gp_weight = latent_dim, loss, n_critic, gp_weight
+        self.r1_weight = r1_weight
+        self.conditional, self.augment = conditional, augment or (lambda x: x)
+
+    def _G(self, G, z, y): return G(z, y) if self.conditional else G(z)
+    def _D(self, D, x, y): return D(x, y) if self.conditional else D(x)
+
+    def penalties(self, D, real, fake, y=None):
+        "D's regularisers, in float32: (gp_weight * gradient penalty if 'wgan-gp') + r1_weight / 2 * R1, and their logs."
+        total, logs = 0., {}
+        if self.loss == 'wgan-gp':
+            logs['gp'] = gradient_penalty(D, real.float(), fake.float(), y)
+            total = total + self.gp_weight * logs['gp']
+        if self.r1_weight:
+            logs['r1'] = r1_penalty(D, real.float(), y)
+            total = total + self.r1_weight / 2 * logs['r1']
+        return total, {k: v.detach() for k, v in logs.items()}
+
+    def train_batch(self, learn, batch):
+        real, y = batch
+        G, D, n = learn.models['G'], learn.models['D'], len(real)
+        y = y if self.conditional else None
+        z = draw_noise((n, self.latent_dim), device=real.device)
+        with torch.no_grad(), learn.autocast(): fake = self._G(G, z, y)          # no gradient into G
+        real_in, fake_in = self.augment(real), self.augment(fake)   # one augmentation, shared by the loss and the penalties
+        with learn.autocast():
+            d_real, d_fake = self._D(D, real_in, y), self._D(D, fake_in, y)
+            loss_d = gan_d_loss(d_real.float(), d_fake.float(), self.loss)
+        penalty, logs = self.penalties(D, real_in, fake_in, y)
+        logs = {'loss_D': loss_d.detach(), 'D(real)': torch.sigmoid(d_real.detach().float()).mean(),
+                'D(fake)': torch.sigmoid(d_fake.detach().float()).mean(), **logs}
+        learn.optimize(loss_d + penalty, 'D')
+        if learn.step_count % self.n_critic == 0:
+            z = draw_noise((n, self.latent_dim), device=real.device)
+            with frozen(learn.raw_models['D']), learn.autocast():
+                loss_g = gan_g_loss(self._D(D, self.augment(self._G(G, z, y)), y).float(), self.loss)
+            learn.optimize(loss_g, 'G')
+            logs['loss_G'] = loss_g.detach()
+        return logs
+
+    def sample(self, learn, n, y=None, generator=None):
+        "n samples from the generator (its EMA copy when kept), from noise drawn with `generator`."
+        G = learn.eval_model('G')
+        dev = next(G.parameters()).device
+        z = draw_noise((n, self.latent_dim), generator, dev)
+        with torch.no_grad(): return self._G(G, z, y.to(dev) if torch.is_tensor(y) else y)
 
 # %% ../nbs/06_gan.ipynb #93250907
 class _Generator(nn.Module):
@@ -26,15 +136,16 @@ class _Generator(nn.Module):
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise DataError(f"z must have shape (N, {self.latent_dim}) for this generator, got {tuple(z.shape)}")
         if self.n_classes: return check_model_labels(y, len(z), self.n_classes, z.device)
-        if y is not None: raise DataError("this generator is not conditional; do not pass labels")
+        if y is not None: raise DataError("this generator is not conditional (built without n_classes); do not pass labels")
         return None
 
     @torch.no_grad()
     def sample(self, n:int, y=None, generator=None) -> torch.Tensor:
         "n samples in [-1, 1] (or data units); conditional models default to balanced labels 0..K-1."
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0: raise ConfigError(f"n must be a whole number >= 0, got {n!r}")
         dev = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator).to(dev)
-        if self.n_classes and y is None: y = torch.arange(n, device=dev) % self.n_classes
+        z = draw_noise((n, self.latent_dim), generator, dev)
+        if self.n_classes and y is None: y = balanced_labels(n, self.n_classes, dev)
         was = self.training; self.eval()
         try: return self(z, y)
         finally: self.train(was)
@@ -43,28 +154,28 @@ class _Generator(nn.Module):
 def _maybe_sn(layer, sn): return _sn(layer) if sn else layer
 
 class MLPGenerator(_Generator):
-    "MLP generator: z (+ label embedding) -> hidden layers -> `out_shape` (tanh for images, linear for points)."
-    def __init__(self, latent_dim:int, out_shape, hidden=(256, 256, 256), n_classes:int|None=None, out_act:str|None='tanh'):
+    "MLP generator: z (+ label embedding) -> hidden layers -> samples of `data_shape` (tanh for images, linear for points)."
+    def __init__(self, latent_dim:int, data_shape, hidden=(256, 256, 256), n_classes:int|None=None, out_act:str|None='tanh'):
         super().__init__()
-        self.latent_dim, self.n_classes, self.out_shape = latent_dim, n_classes, tuple(out_shape) if not isinstance(out_shape, int) else (out_shape,)
+        self.latent_dim, self.n_classes, self.data_shape = latent_dim, n_classes, tuple(data_shape) if not isinstance(data_shape, int) else (data_shape,)
         self.embed = nn.Embedding(n_classes, latent_dim) if n_classes else None
         d, layers = latent_dim * (2 if n_classes else 1), []
         for h in hidden: layers += [nn.Linear(d, h), nn.ReLU()]; d = h
-        layers.append(nn.Linear(d, math.prod(self.out_shape)))
+        layers.append(nn.Linear(d, math.prod(self.data_shape)))
         if out_act == 'tanh': layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
     def forward(self, z, y=None):
         y = self._check_z(z, y)
         h = torch.cat([z, self.embed(y)], 1) if self.n_classes else z
-        return self.net(h).reshape(len(z), *self.out_shape)
+        return self.net(h).reshape(len(z), *self.data_shape)
 
 class MLPDiscriminator(nn.Module):
     "MLP discriminator (logits); optional projection conditioning, spectral norm and PacGAN packing of `pack` samples."
-    def __init__(self, in_shape, hidden=(256, 256, 256), n_classes:int|None=None, spectral_norm:bool=False, pack:int=1):
+    def __init__(self, data_shape, hidden=(256, 256, 256), n_classes:int|None=None, spectral_norm:bool=False, pack:int=1):
         super().__init__()
-        if pack < 1: raise DataError(f"pack must be >= 1, got {pack}")
-        if pack > 1 and n_classes: raise DataError("packing is for unconditional discriminators")
-        d, layers = math.prod(in_shape if not isinstance(in_shape, int) else (in_shape,)) * pack, []
+        if pack < 1: raise ConfigError(f"pack must be >= 1, got {pack}")
+        if pack > 1 and n_classes: raise ConfigError("packing is for unconditional discriminators")
+        d, layers = math.prod(data_shape if not isinstance(data_shape, int) else (data_shape,)) * pack, []
         for h in hidden: layers += [_maybe_sn(nn.Linear(d, h), spectral_norm), nn.LeakyReLU(0.2)]; d = h
         self.body, self.head = nn.Sequential(*layers), _maybe_sn(nn.Linear(d, 1), spectral_norm)
         self.embed = _maybe_sn(nn.Embedding(n_classes, d), spectral_norm) if n_classes else None
@@ -80,16 +191,21 @@ class MLPDiscriminator(nn.Module):
         return out
 
 # %% ../nbs/06_gan.ipynb #5ce0f3d3
-def _n_blocks(image_size):
-    if image_size not in (16, 32, 64): raise DataError(f"image_size must be 16, 32 or 64, got {image_size}")
-    return int(math.log2(image_size)) - 2
+def _n_blocks(image_shape):
+    "Stride-2 blocks between 4x4 and the image size; square images of 16, 32 or 64 pixels only."
+    c, h, w = tuple(image_shape)
+    if h != w or h not in (16, 32, 64) or c not in (1, 3):
+        raise ConfigError(f"DCGAN needs image_shape (C, S, S) with C in (1, 3) and S in (16, 32, 64), got {tuple(image_shape)}; "
+                          "resize the images (e.g. load_digits(16) or prepare --size 16)")
+    return int(math.log2(h)) - 2
 
 class DCGANGenerator(_Generator):
     "DCGAN generator for 16/32/64-pixel images in [-1, 1]; conditional on labels when `n_classes` is set."
-    def __init__(self, latent_dim:int=64, image_size:int=32, channels:int=1, width:int=64, n_classes:int|None=None):
+    def __init__(self, latent_dim:int=64, image_shape=(1, 32, 32), width:int=64, n_classes:int|None=None):
         super().__init__()
-        nb = _n_blocks(image_size)
-        self.latent_dim, self.n_classes, self.image_size, self.channels = latent_dim, n_classes, image_size, channels
+        nb = _n_blocks(image_shape)
+        self.latent_dim, self.n_classes, self.image_shape = latent_dim, n_classes, tuple(image_shape)
+        channels = self.image_shape[0]
         self.embed = nn.Embedding(n_classes, latent_dim) if n_classes else None
         c0 = width * 2 ** (nb - 1)
         self.project = nn.Sequential(nn.Linear(latent_dim * (2 if n_classes else 1), c0 * 16, bias=False),
@@ -105,12 +221,13 @@ class DCGANGenerator(_Generator):
 
 class DCGANDiscriminator(nn.Module):
     "DCGAN discriminator (logits) with optional 'projection' or 'concat' conditioning, spectral norm and an ACGAN head."
-    def __init__(self, image_size:int=32, channels:int=1, width:int=64, n_classes:int|None=None,
+    def __init__(self, image_shape=(1, 32, 32), width:int=64, n_classes:int|None=None,
                  conditioning:str='projection', # 'projection' or 'concat' (used when n_classes is set and aux_classifier is False)
                  spectral_norm:bool=False, aux_classifier:bool=False):
         super().__init__()
-        nb = _n_blocks(image_size)
-        if conditioning not in ('projection', 'concat'): raise DataError(f"conditioning must be 'projection' or 'concat', got {conditioning!r}")
+        nb = _n_blocks(image_shape)
+        channels = tuple(image_shape)[0]
+        if conditioning not in ('projection', 'concat'): raise ConfigError(f"conditioning must be 'projection' or 'concat', got {conditioning!r}")
         self.n_classes, self.aux = n_classes, aux_classifier
         self.mode = None if not n_classes or aux_classifier else conditioning
         c_in = channels + (n_classes if self.mode == 'concat' else 0)
@@ -122,31 +239,32 @@ class DCGANDiscriminator(nn.Module):
         self.head = _maybe_sn(nn.Linear(c * 16, 1), spectral_norm)
         self.embed = _maybe_sn(nn.Embedding(n_classes, c * 16), spectral_norm) if self.mode == 'projection' else None
         self.classifier = nn.Linear(c * 16, n_classes) if aux_classifier else None
-        self.image_size = image_size
+        self.image_shape = tuple(image_shape)
     def forward(self, x, y=None, return_aux:bool=False):
-        if x.ndim != 4 or x.shape[-1] != self.image_size: raise DataError(f"expected images (N, C, {self.image_size}, {self.image_size}), got {tuple(x.shape)}")
-        if self.mode == 'concat':
-            oh = F.one_hot(check_model_labels(y, len(x), self.n_classes, x.device), self.n_classes).to(x.dtype)
-            x = torch.cat([x, oh[:, :, None, None].expand(-1, -1, *x.shape[-2:])], 1)
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
+            raise DataError(f"expected images of shape (N, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}")
+        if self.mode == 'concat': x = torch.cat([x, one_hot_labels(y, self.n_classes, x, planes=True)], 1)
         h = self.body(x)
         out = self.head(h)
         if self.mode == 'projection': out = out + (self.embed(check_model_labels(y, len(x), self.n_classes, x.device)) * h).sum(1, keepdim=True)
         if return_aux:
-            if self.classifier is None: raise DataError("this discriminator has no auxiliary classifier (aux_classifier=False)")
+            if self.classifier is None: raise ConfigError("this discriminator has no auxiliary classifier (aux_classifier=False)")
             return out, self.classifier(h)
         return out
 
 # %% ../nbs/06_gan.ipynb #f928e339
 class ACGANStep(GANStep):
     "GANStep with ACGAN's auxiliary classifier losses (D built with aux_classifier=True; G conditional)."
-    def __init__(self, latent_dim:int, n_classes:int, loss:str='ns', aux_weight:float=1.0, augment=None, r1_weight:float=0.):
-        super().__init__(latent_dim, loss=loss, conditional=True, augment=augment, r1_weight=r1_weight)
+    def __init__(self, latent_dim:int, n_classes:int, loss:str='ns', aux_weight:float=1.0, augment=None,
+                 r1_weight:float=0., n_critic:int=1, gp_weight:float=10.):
+        super().__init__(latent_dim, loss=loss, n_critic=n_critic, gp_weight=gp_weight, conditional=True, augment=augment, r1_weight=r1_weight)
+        if not aux_weight >= 0: raise ConfigError(f"aux_weight must be >= 0, got {aux_weight}")
         self.n_classes, self.aux_weight = n_classes, aux_weight
     def train_batch(self, learn, batch):
         real, y = batch
         G, D, n = learn.models['G'], learn.models['D'], len(real)
         y_fake = torch.randint(self.n_classes, (n,), device=real.device)
-        z = torch.randn(n, self.latent_dim, device=real.device)
+        z = draw_noise((n, self.latent_dim), device=real.device)
         with torch.no_grad(), learn.autocast(): fake = G(z, y_fake)
         real_in, fake_in = self.augment(real), self.augment(fake)
         with learn.autocast():
@@ -156,12 +274,15 @@ class ACGANStep(GANStep):
                 F.cross_entropy(cls_r.float(), y) + F.cross_entropy(cls_f.float(), y_fake))
         penalty, logs = self.penalties(D, real_in, fake_in)      # GANStep's: gradient penalty ('wgan-gp') and R1
         learn.optimize(loss_d + penalty, 'D')
-        z = torch.randn(n, self.latent_dim, device=real.device)
-        with frozen(learn.raw_models['D']), learn.autocast():
-            adv, cls = D(self.augment(G(z, y_fake)), return_aux=True)
-            loss_g = gan_g_loss(adv.float(), self.loss) + self.aux_weight * F.cross_entropy(cls.float(), y_fake)
-        learn.optimize(loss_g, 'G')
-        return {'loss_D': loss_d.detach(), 'loss_G': loss_g.detach(), 'acc_real': (cls_r.argmax(1) == y).float().mean(), **logs}
+        logs = {'loss_D': loss_d.detach(), 'acc_real': (cls_r.argmax(1) == y).float().mean(), **logs}
+        if learn.step_count % self.n_critic == 0:
+            z = draw_noise((n, self.latent_dim), device=real.device)
+            with frozen(learn.raw_models['D']), learn.autocast():
+                adv, cls = D(self.augment(G(z, y_fake)), return_aux=True)
+                loss_g = gan_g_loss(adv.float(), self.loss) + self.aux_weight * F.cross_entropy(cls.float(), y_fake)
+            learn.optimize(loss_g, 'G')
+            logs['loss_G'] = loss_g.detach()
+        return logs
 
 # %% ../nbs/06_gan.ipynb #09dd9f9a
 def mode_coverage(samples:torch.Tensor, # (n, 2) generated points
@@ -183,16 +304,20 @@ TOY_METHODS = ('vanilla', 'wgan-gp', 'pacgan', 'r1')
 TOY_SCHEDULES = ('constant', 'anneal')
 
 def toy_gan(method:str, # 'vanilla', 'wgan-gp', 'pacgan' or 'r1' (vanilla with the R1 penalty)
-            schedule:str='constant', # 'constant': Adam 2e-4 (WGAN-GP 1e-4) throughout; 'anneal': 1e-3 falling linearly to 0
+            schedule='constant', # 'constant', 'anneal' (see below), or any Learner sched_func (then give `lr`)
+            lr:float|None=None, # Adam's learning rate; default 2e-4 (WGAN-GP 1e-4) for 'constant', 1e-3 for 'anneal'
             latent_dim:int=2, hidden:int=256, pack:int=4, r1_weight:float=0.1) -> dict:
     "Learner keyword arguments (models, step, opt_func, sched_func) for the 2-D mode-collapse experiment."
-    if method not in TOY_METHODS: raise DataError(f"method must be one of {TOY_METHODS}, got {method!r}")
-    if schedule not in TOY_SCHEDULES: raise DataError(f"schedule must be one of {TOY_SCHEDULES}, got {schedule!r}")
+    if method not in TOY_METHODS: raise ConfigError(f"method must be one of {TOY_METHODS}, got {method!r}")
+    named = isinstance(schedule, str)
+    if named and schedule not in TOY_SCHEDULES: raise ConfigError(f"schedule must be one of {TOY_SCHEDULES} or a sched_func, got {schedule!r}")
+    if not named and lr is None: raise ConfigError("a custom schedule needs its learning rate: pass lr=")
     G = MLPGenerator(latent_dim, 2, hidden=(hidden,) * 3, out_act=None)
     D = MLPDiscriminator(2, hidden=(hidden,) * 3, pack=pack if method == 'pacgan' else 1)
     wgan = method == 'wgan-gp'
     step = (GANStep(latent_dim, loss='wgan-gp', n_critic=5, gp_weight=0.1) if wgan else
             GANStep(latent_dim, loss='ns', r1_weight=r1_weight if method == 'r1' else 0.))
-    lr, betas = (1e-3 if schedule == 'anneal' else 1e-4 if wgan else 2e-4), ((0.5, 0.9) if wgan else (0.5, 0.999))
-    sched = {'D': linear_decay(), 'G': linear_decay(every=step.n_critic)} if schedule == 'anneal' else None
+    lr = lr if lr is not None else (1e-3 if schedule == 'anneal' else 1e-4 if wgan else 2e-4)
+    betas = (0.5, 0.9) if wgan else (0.5, 0.999)
+    sched = (({'D': linear_decay(), 'G': linear_decay(every=step.n_critic)} if schedule == 'anneal' else None) if named else schedule)
     return {'models': {'G': G, 'D': D}, 'step': step, 'opt_func': lambda p: torch.optim.Adam(p, lr, betas=betas), 'sched_func': sched}

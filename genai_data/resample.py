@@ -9,16 +9,16 @@ from __future__ import annotations
 import numbers
 import numpy as np
 import torch
-from .core import DataError, make_generator
+from .core import ConfigError, DataError, make_generator
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'class_counts', 'resolve_sampling_strategy', 'RandomOverSampler', 'RandomUnderSampler', 'knn_indices',
-           'SMOTE', 'segment_residuals', 'class_weights', 'weighted_sampler']
+__all__ = ['STRATEGIES', 'label_counts', 'resolve_sampling_strategy', 'RandomOverSampler', 'RandomUnderSampler', 'knn',
+           'knn_indices', 'SMOTE', 'segment_residuals', 'class_weights', 'weighted_sampler']
 
 # %% ../nbs/03_resample.ipynb #d7c70ac2
 STRATEGIES = ('auto', 'minority', 'majority', 'not minority', 'not majority', 'all')
 
-def class_counts(y) -> dict:
+def label_counts(y) -> dict:
     "Sorted `{class: count}` of the labels `y`."
     classes, counts = np.unique(np.asarray(y), return_counts=True)
     return {c.item(): int(n) for c, n in zip(classes, counts)}
@@ -28,45 +28,45 @@ def resolve_sampling_strategy(sampling_strategy, # a name, a float ratio, a {cla
                               kind:str, # 'over' (returns samples to add) or 'under' (returns samples to keep)
                              ) -> dict:
     "Per-class numbers for a sampler: samples to *add* for kind='over', samples to *keep* for kind='under'."
-    if kind not in ('over', 'under'): raise ValueError(f"kind must be 'over' or 'under', got {kind!r}")
-    counts = class_counts(y)
+    if kind not in ('over', 'under'): raise ConfigError(f"kind must be 'over' or 'under', got {kind!r}")
+    counts = label_counts(y)
     if not counts: raise DataError("y is empty; there is nothing to resample")
     n_max, n_min = max(counts.values()), min(counts.values())
     c_max, c_min = max(counts, key=counts.get), min(counts, key=counts.get)
     s = sampling_strategy(np.asarray(y)) if callable(sampling_strategy) else sampling_strategy
     if isinstance(s, str):
-        if s not in STRATEGIES: raise DataError(f"unknown sampling_strategy {s!r}; use one of {list(STRATEGIES)}, a float or a dict")
+        if s not in STRATEGIES: raise ConfigError(f"unknown sampling_strategy {s!r}; use one of {list(STRATEGIES)}, a float or a dict")
         if s == 'auto': s = 'not majority' if kind == 'over' else 'not minority'
-        if s == 'minority' and kind == 'under': raise DataError("sampling_strategy='minority' cannot be used to under-sample; use 'not minority' or 'majority'")
-        if s == 'majority' and kind == 'over': raise DataError("sampling_strategy='majority' cannot be used to over-sample; use 'not majority' or 'minority'")
+        if s == 'minority' and kind == 'under': raise ConfigError("sampling_strategy='minority' cannot be used to under-sample; use 'not minority' or 'majority'")
+        if s == 'majority' and kind == 'over': raise ConfigError("sampling_strategy='majority' cannot be used to over-sample; use 'not majority' or 'minority'")
         targets = {'all': list(counts), 'minority': [c_min], 'majority': [c_max],
                    'not minority': [c for c in counts if c != c_min], 'not majority': [c for c in counts if c != c_max]}[s]
         return {c: (n_max - counts[c] if kind == 'over' else n_min) for c in targets}
     if isinstance(s, dict):
         unknown = [k for k in s if k not in counts]
-        if unknown: raise DataError(f"sampling_strategy names class(es) {unknown} that are not in y (classes: {list(counts)})")
+        if unknown: raise ConfigError(f"sampling_strategy names class(es) {unknown} that are not in y (classes: {list(counts)})")
         out = {}
         for c, n in sorted(s.items()):
-            if not isinstance(n, numbers.Integral) or n < 0: raise DataError(f"class {c}: the target count must be a whole number >= 0, got {n!r}")
+            if not isinstance(n, numbers.Integral) or n < 0: raise ConfigError(f"class {c}: the target count must be a whole number >= 0, got {n!r}")
             if kind == 'over' and n < counts[c]:
-                raise DataError(f"class {c} has {counts[c]} samples; over-sampling cannot reduce it to {n}. Ask for >= {counts[c]} or under-sample")
+                raise ConfigError(f"class {c} has {counts[c]} samples; over-sampling cannot reduce it to {n}. Ask for >= {counts[c]} or under-sample")
             if kind == 'under' and n > counts[c]:
-                raise DataError(f"class {c} has {counts[c]} samples; under-sampling cannot raise it to {n}. Ask for <= {counts[c]} or over-sample")
+                raise ConfigError(f"class {c} has {counts[c]} samples; under-sampling cannot raise it to {n}. Ask for <= {counts[c]} or over-sample")
             out[c] = n - counts[c] if kind == 'over' else int(n)
         return out
     if isinstance(s, numbers.Real) and not isinstance(s, bool):
-        if len(counts) != 2: raise DataError(f"a float sampling_strategy needs exactly two classes, y has {len(counts)}; use a dict")
-        if not 0 < s <= 1: raise DataError(f"a float sampling_strategy must be in (0, 1], got {s}")
+        if len(counts) != 2: raise ConfigError(f"a float sampling_strategy needs exactly two classes, y has {len(counts)}; use a dict")
+        if not 0 < s <= 1: raise ConfigError(f"a float sampling_strategy must be in (0, 1], got {s}")
         if kind == 'over':
             out = {c: int(n_max * s - n) for c, n in counts.items() if c != c_max}
             if any(v <= 0 for v in out.values()):
-                raise DataError(f"sampling_strategy={s} would remove samples from the minority class ({n_min} of {n_max}); use a larger ratio")
+                raise ConfigError(f"sampling_strategy={s} would remove samples from the minority class ({n_min} of {n_max}); use a larger ratio")
             return out
         out = {c: int(n_min / s) for c, n in counts.items() if c != c_min}
         if any(v > counts[c] for c, v in out.items()):
-            raise DataError(f"sampling_strategy={s} would need more majority samples than exist; use a larger ratio")
+            raise ConfigError(f"sampling_strategy={s} would need more majority samples than exist; use a larger ratio")
         return out
-    raise DataError(f"sampling_strategy must be a string, float, dict or callable, got {type(s).__name__}")
+    raise ConfigError(f"sampling_strategy must be a string, float, dict or callable, got {type(s).__name__}")
 
 # %% ../nbs/03_resample.ipynb #708bdff8
 def _check_xy(X, y):
@@ -135,25 +135,34 @@ class RandomUnderSampler(_BaseSampler):
         return X[i], y[i]
 
 # %% ../nbs/03_resample.ipynb #85c2a76c
-def knn_indices(X:torch.Tensor, # (n, d) points
-                k:int, # neighbours per point (excluding the point itself)
-                rows:torch.Tensor|None=None, # indices of the points whose neighbours are wanted (default: all)
-                chunk:int=1024, # query rows per distance block (bounds memory at chunk x n floats)
-               ) -> torch.Tensor:
-    "Indices `(len(rows), k)` of the k nearest other points of X for each of `rows` (Euclidean), by batched matrix products."
-    n = len(X)
-    if k >= n: raise DataError(f"asked for {k} neighbours among {n} points; need at least {k + 1}")
+def knn(X:torch.Tensor, # (n, d) points to search
+        k:int, # neighbours per query
+        queries:torch.Tensor|None=None, # (m, d) other points to find neighbours for; None: rows of X, never their own neighbour
+        rows:torch.Tensor|None=None, # with queries=None: only these rows of X (default: all)
+        chunk:int=1024, # queries per distance block (bounds memory at chunk x n numbers)
+       ) -> tuple[torch.Tensor, torch.Tensor]:
+    "Euclidean distances and indices `(m, k)` of the k nearest points of X to each query, nearest first, by batched matrix products."
+    own, n = queries is None, len(X)
+    if not isinstance(k, numbers.Integral) or k < 1: raise ConfigError(f"k must be a whole number >= 1, got {k!r}")
+    if k > n - own: raise DataError(f"asked for {k} neighbours among {n} points; need at least {k + own}")
     Xf = X.float() if X.dtype in (torch.float16, torch.bfloat16) or not X.is_floating_point() else X
-    rows = torch.arange(n, device=X.device) if rows is None else rows.to(X.device)
-    sq = (Xf * Xf).sum(1)[None, :]
-    out = []
-    for s in range(0, len(rows), chunk):
-        r = rows[s:s + chunk]
-        # ||a||^2 is the same for every candidate of row a, so ranking needs only ||b||^2 - 2 a.b: one addmm
-        d = torch.addmm(sq, Xf[r], Xf.T, beta=1, alpha=-2)
-        d[torch.arange(len(r), device=X.device), r] = float('inf')          # never your own neighbour
-        out.append(d.topk(k, dim=1, largest=False, sorted=False).indices)
-    return torch.cat(out)
+    if own: rows = torch.arange(n, device=X.device) if rows is None else rows.to(X.device)
+    sq, dists, idx = (Xf * Xf).sum(1)[None, :], [], []
+    for s in range(0, len(rows) if own else len(queries), chunk):
+        r = rows[s:s + chunk] if own else None
+        q = Xf[r] if own else queries[s:s + chunk].to(Xf)
+        # ||a||^2 is the same for every candidate of query a, so ranking needs only ||b||^2 - 2 a.b: one addmm
+        d = torch.addmm(sq, q, Xf.T, beta=1, alpha=-2)
+        if own: d[torch.arange(len(r), device=X.device), r] = float('inf')          # never your own neighbour
+        v, i = d.topk(k, dim=1, largest=False, sorted=False)
+        v = (v + (q * q).sum(1, keepdim=True)).clamp_min(0).sqrt()
+        order = v.argsort(1)
+        dists.append(v.gather(1, order)); idx.append(i.gather(1, order))
+    return torch.cat(dists), torch.cat(idx)
+
+def knn_indices(X:torch.Tensor, k:int, rows:torch.Tensor|None=None, chunk:int=1024) -> torch.Tensor:
+    "Indices `(len(rows), k)` of the k nearest other points of X for each of `rows` (Euclidean): `knn`'s indices."
+    return knn(X, k, rows=rows, chunk=chunk)[1]
 
 # %% ../nbs/03_resample.ipynb #8ed78129
 class SMOTE(_BaseSampler):
@@ -163,7 +172,7 @@ class SMOTE(_BaseSampler):
                  k_neighbors:int=5, # neighbours to interpolate towards
                  chunk:int=1024): # rows per distance block in the neighbour search
         super().__init__(sampling_strategy, random_state)
-        if not isinstance(k_neighbors, numbers.Integral) or k_neighbors < 1: raise DataError(f"k_neighbors must be an integer >= 1, got {k_neighbors!r}")
+        if not isinstance(k_neighbors, numbers.Integral) or k_neighbors < 1: raise ConfigError(f"k_neighbors must be an integer >= 1, got {k_neighbors!r}")
         self.k_neighbors, self.chunk = int(k_neighbors), chunk
 
     def _fit_resample(self, X, y):
@@ -216,7 +225,7 @@ def class_weights(y, # labels (NumPy or torch)
     if (counts == 0).any():
         missing = torch.nonzero(counts == 0).flatten().tolist()
         raise DataError(f"class(es) {missing} have no samples, so their weight is undefined; drop them or add samples")
-    if not 0 <= smoothing <= 1: raise DataError(f"smoothing must be in [0, 1], got {smoothing}")
+    if not 0 <= smoothing <= 1: raise ConfigError(f"smoothing must be in [0, 1], got {smoothing}")
     return ((len(yt) / (k * counts)) ** (1 - smoothing)).float()
 
 def weighted_sampler(y, # labels

@@ -10,12 +10,14 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import DataError
-from .data import check_model_labels
+from fastcore.basics import patch
+from .core import ConfigError, DataError, draw_noise
+from .data import balanced_labels, check_model_labels, one_hot_labels
+from .learner import Step
 
 # %% auto #0
 __all__ = ['gaussian_kl', 'gaussian_log_prob', 'reparameterize', 'bernoulli_nll', 'gaussian_nll', 'MLPEncoder', 'MLPDecoder',
-           'ConvEncoder', 'ConvDecoder', 'VAE', 'log_importance_weights', 'iwae_bound']
+           'ConvEncoder', 'ConvDecoder', 'VAE', 'VAEStep', 'log_importance_weights', 'iwae_bound']
 
 # %% ../nbs/05_vae.ipynb #a168f4e2
 def gaussian_kl(mu:torch.Tensor, logvar:torch.Tensor, # q = N(mu, exp(logvar)), shape (N, d)
@@ -32,7 +34,7 @@ def gaussian_log_prob(z:torch.Tensor, mu:torch.Tensor, logvar:torch.Tensor) -> t
 # %% ../nbs/05_vae.ipynb #717a48e5
 def reparameterize(mu:torch.Tensor, logvar:torch.Tensor, generator:torch.Generator|None=None) -> torch.Tensor:
     "A sample z = mu + sigma * eps of N(mu, exp(logvar)), differentiable in mu and logvar."
-    eps = torch.randn(mu.shape, generator=generator, device='cpu' if generator is not None else mu.device).to(mu)
+    eps = draw_noise(mu.shape, generator, mu.device).to(mu.dtype)
     return mu + (0.5 * logvar).exp() * eps
 
 # %% ../nbs/05_vae.ipynb #2ec5a27b
@@ -45,9 +47,6 @@ def gaussian_nll(mean:torch.Tensor, x:torch.Tensor, log_scale:torch.Tensor) -> t
     return (0.5 * ((x - mean) / log_scale.exp()).pow(2) + log_scale + 0.5 * math.log(2 * math.pi)).flatten(1).sum(1)
 
 # %% ../nbs/05_vae.ipynb #2d424c13
-def _one_hot(y, n_classes, like):
-    return F.one_hot(check_model_labels(y, len(like), n_classes, like.device), n_classes).to(like.dtype)
-
 class MLPEncoder(nn.Module):
     "Flattened image (+ one-hot label) -> (mu, logvar) of q(z | x, y)."
     def __init__(self, image_shape, latent_dim, hidden=(512, 256), n_classes=None):
@@ -57,7 +56,7 @@ class MLPEncoder(nn.Module):
         self.net, self.out, self.n_classes = nn.Sequential(*layers), nn.Linear(d, 2 * latent_dim), n_classes
     def forward(self, x, y=None):
         h = x.flatten(1)
-        if self.n_classes: h = torch.cat([h, _one_hot(y, self.n_classes, h)], 1)
+        if self.n_classes: h = torch.cat([h, one_hot_labels(y, self.n_classes, h)], 1)
         return self.out(self.net(h)).chunk(2, 1)
 
 class MLPDecoder(nn.Module):
@@ -69,7 +68,7 @@ class MLPDecoder(nn.Module):
         self.net = nn.Sequential(*layers, nn.Linear(d, math.prod(image_shape)))
         self.image_shape, self.n_classes = tuple(image_shape), n_classes
     def forward(self, z, y=None):
-        if self.n_classes: z = torch.cat([z, _one_hot(y, self.n_classes, z)], 1)
+        if self.n_classes: z = torch.cat([z, one_hot_labels(y, self.n_classes, z)], 1)
         return self.net(z).reshape(len(z), *self.image_shape)
 
 # %% ../nbs/05_vae.ipynb #29c88d78
@@ -78,14 +77,12 @@ class ConvEncoder(nn.Module):
     def __init__(self, image_shape, latent_dim, width=32, n_classes=None):
         super().__init__()
         c, h, w = image_shape
-        if h % 4 or w % 4: raise DataError(f"ConvEncoder needs a height and width divisible by 4, got {h}x{w}; use arch='mlp' or resize")
+        if h % 4 or w % 4: raise ConfigError(f"ConvEncoder needs a height and width divisible by 4, got {h}x{w}; use arch='mlp' or resize")
         self.net = nn.Sequential(nn.Conv2d(c + (n_classes or 0), width, 4, 2, 1), nn.LeakyReLU(0.2),
                                  nn.Conv2d(width, 2 * width, 4, 2, 1), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2), nn.Flatten())
         self.out, self.n_classes = nn.Linear(2 * width * (h // 4) * (w // 4), 2 * latent_dim), n_classes
     def forward(self, x, y=None):
-        if self.n_classes:
-            oh = _one_hot(y, self.n_classes, x)
-            x = torch.cat([x, oh[:, :, None, None].expand(-1, -1, *x.shape[-2:])], 1)
+        if self.n_classes: x = torch.cat([x, one_hot_labels(y, self.n_classes, x, planes=True)], 1)
         return self.out(self.net(x)).chunk(2, 1)
 
 class ConvDecoder(nn.Module):
@@ -99,7 +96,7 @@ class ConvDecoder(nn.Module):
                                  nn.ConvTranspose2d(width, c, 4, 2, 1))
         self.n_classes = n_classes
     def forward(self, z, y=None):
-        if self.n_classes: z = torch.cat([z, _one_hot(y, self.n_classes, z)], 1)
+        if self.n_classes: z = torch.cat([z, one_hot_labels(y, self.n_classes, z)], 1)
         return self.net(self.fc(z).reshape(len(z), *self.start))
 
 # %% ../nbs/05_vae.ipynb #fcb62aa6
@@ -115,9 +112,9 @@ class VAE(nn.Module):
                  hidden=(512, 256), # MLP widths of the encoder, reversed for the decoder (arch='mlp')
                 ):
         super().__init__()
-        if likelihood not in ('bernoulli', 'gaussian'): raise DataError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
-        if arch not in ('conv', 'mlp'): raise DataError(f"arch must be 'conv' or 'mlp', got {arch!r}")
-        if beta < 0: raise DataError(f"beta must be >= 0, got {beta}")
+        if likelihood not in ('bernoulli', 'gaussian'): raise ConfigError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
+        if arch not in ('conv', 'mlp'): raise ConfigError(f"arch must be 'conv' or 'mlp', got {arch!r}")
+        if beta < 0: raise ConfigError(f"beta must be >= 0, got {beta}")
         self.image_shape, self.latent_dim, self.likelihood = tuple(image_shape), latent_dim, likelihood
         self.beta, self.n_classes, self.arch = beta, n_classes, arch
         if arch == 'conv': self.encoder, self.decoder = ConvEncoder(image_shape, latent_dim, width, n_classes), ConvDecoder(image_shape, latent_dim, width, n_classes)
@@ -127,16 +124,25 @@ class VAE(nn.Module):
     def _check_x(self, x):
         if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
             raise DataError(f"expected images of shape (N, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}")
+        if len(x) and (float(x.min()) < -1e-4 or float(x.max()) > 1 + 1e-4):
+            raise DataError(f"this VAE models images in [0,1], but the batch holds values in [{float(x.min()):.3g}, {float(x.max()):.3g}]; "
+                            "convert the data first, e.g. ds.to_range('[0,1]')")
         return x
+
+    def _check_y(self, y):
+        if y is not None and not self.n_classes:
+            raise DataError("this VAE is not conditional (built without n_classes), so it cannot use labels; "
+                            "pass y=None, or build VAE(..., n_classes=K) and train it with VAEStep(conditional=True)")
+        return y
 
     def encode(self, x, y=None):
         "(mu, logvar) of q(z | x, y)."
-        return self.encoder(self._check_x(x), y)
+        return self.encoder(self._check_x(x), self._check_y(y))
 
     def decode(self, z, y=None):
         "Per-pixel parameters of p(x | z, y): logits (Bernoulli) or means (Gaussian)."
         if z.ndim != 2 or z.shape[1] != self.latent_dim: raise DataError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
-        return self.decoder(z, y)
+        return self.decoder(z, self._check_y(y))
 
     def nll(self, params, x):
         "-log p(x | z) per sample, from the decoder's output."
@@ -153,28 +159,30 @@ class VAE(nn.Module):
         return {'loss': (recon + self.beta * kl).mean(), 'recon': recon.mean(), 'kl': kl.mean(), 'elbo': -(recon + kl).mean()}
 
 # %% ../nbs/05_vae.ipynb #3bf9ab61
-def _labels_for(self, n, y, device):
-    if not self.n_classes: return None
-    if y is None: return torch.arange(n, device=device) % self.n_classes          # balanced classes
-    y = torch.as_tensor(y, device=device)
-    if y.ndim == 0: y = y.expand(n)
-    return y
+def _labels_for(self:VAE, n:int, y, device):
+    "Checked labels for n samples (balanced when y is None) of a conditional VAE; None for an unconditional one."
+    if not self.n_classes: return self._check_y(y)
+    return balanced_labels(n, self.n_classes, device) if y is None else check_model_labels(y, n, self.n_classes, device)
 
+@patch
 @torch.no_grad()
-def _sample(self:VAE, n:int, y=None, generator=None, temperature:float=1.0) -> torch.Tensor:
+def sample(self:VAE, n:int, y=None, generator=None, temperature:float=1.0) -> torch.Tensor:
     "n new images in [0,1] (the decoder's mean) from z ~ N(0, temperature^2 I); labels cycle 0..K-1 when y is None."
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0: raise ConfigError(f"n must be a whole number >= 0, got {n!r}")
     dev = next(self.parameters()).device
-    z = temperature * torch.randn(n, self.latent_dim, generator=generator).to(dev)
+    z = temperature * draw_noise((n, self.latent_dim), generator, dev)
     return self.mean(self.decode(z, _labels_for(self, n, y, dev)))
 
+@patch
 @torch.no_grad()
-def _reconstruct(self:VAE, x, y=None) -> torch.Tensor:
+def reconstruct(self:VAE, x, y=None) -> torch.Tensor:
     "The decoder's mean at the posterior mean of each image."
     mu, _ = self.encode(x, y)
     return self.mean(self.decode(mu, y))
 
+@patch
 @torch.no_grad()
-def _interpolate(self:VAE, x1, x2, steps:int=8, y=None) -> torch.Tensor:
+def interpolate(self:VAE, x1, x2, steps:int=8, y=None) -> torch.Tensor:
     "Decode `steps` points on the line between the posterior means of images x1 and x2 (each (C, H, W))."
     y1 = None if y is None else torch.as_tensor([y] if not torch.is_tensor(y) or y.ndim == 0 else y[:1])
     m1, _ = self.encode(x1[None], y1); m2, _ = self.encode(x2[None], y1)
@@ -182,7 +190,32 @@ def _interpolate(self:VAE, x1, x2, steps:int=8, y=None) -> torch.Tensor:
     yy = None if y1 is None else y1.expand(steps).to(m1.device)
     return self.mean(self.decode((1 - t) * m1 + t * m2, yy))
 
-VAE.sample, VAE.reconstruct, VAE.interpolate = _sample, _reconstruct, _interpolate
+# %% ../nbs/05_vae.ipynb #500cbdaa
+class VAEStep(Step):
+    "Trains a model whose `forward(x, y)` returns `{'loss': ..., other scalars}` (like `VAE`); samples with its `sample`."
+    def __init__(self, conditional:bool=False): # pass the batch's labels to the model
+        self.conditional = conditional
+    def _check_model(self, model):
+        n_classes = getattr(model, 'n_classes', None)
+        if self.conditional and not n_classes:
+            raise ConfigError("VAEStep(conditional=True) needs a model built with n_classes (e.g. VAE(..., n_classes=10)); "
+                              "its labels would otherwise be ignored")
+        if not self.conditional and n_classes:
+            raise ConfigError(f"this model is conditional (n_classes={n_classes}); train it with VAEStep(conditional=True)")
+    def _run(self, learn, batch):
+        x, y = batch
+        self._check_model(learn.raw_models['model'])
+        with learn.autocast(): out = learn.models['model'](x, y if self.conditional else None)
+        if not isinstance(out, dict) or 'loss' not in out: raise ConfigError("VAEStep needs model(x, y) to return a dict with 'loss'")
+        return out
+    def train_batch(self, learn, batch):
+        out = self._run(learn, batch)
+        learn.optimize(out['loss'], 'model')
+        return {k: v.detach() for k, v in out.items() if torch.is_tensor(v) and v.numel() == 1}
+    def valid_batch(self, learn, batch):
+        return {k: v for k, v in self._run(learn, batch).items() if torch.is_tensor(v) and v.numel() == 1}
+    def sample(self, learn, n, y=None, generator=None):
+        return learn.eval_model('model').sample(n, y=y, generator=generator)
 
 # %% ../nbs/05_vae.ipynb #da1f334a
 def log_importance_weights(model:VAE, x, y=None, k:int=64) -> torch.Tensor:

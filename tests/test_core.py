@@ -2,7 +2,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from genai_data.core import (DataError, GenaiDataError, OutputExistsError, DatasetNotFoundError, atomic_dir, atomic_write,
+from genai_data.core import (ConfigError, DataError, GenaiDataError, OutputExistsError, DatasetNotFoundError, atomic_dir, atomic_write,
                              check_in_range, convert_range, get_device, image_grid, make_generator, range_bounds,
                              seed_everything, show_images, guess_value_range)
 
@@ -22,7 +22,7 @@ def test_device_missing_cuda_is_an_error(monkeypatch):
 
 
 def test_device_unknown():
-    with pytest.raises(GenaiDataError, match='unknown device'): get_device('gpu0')
+    with pytest.raises(ConfigError, match='unknown device'): get_device('gpu0')
 
 
 def test_seed_everything_repeats_all_rngs():
@@ -30,7 +30,7 @@ def test_seed_everything_repeats_all_rngs():
     seed_everything(3); a = (random.random(), np.random.rand(), torch.randn(2))
     seed_everything(3); b = (random.random(), np.random.rand(), torch.randn(2))
     assert a[:2] == b[:2] and torch.equal(a[2], b[2])
-    with pytest.raises(GenaiDataError): seed_everything(2**40)
+    with pytest.raises(ConfigError, match='seed must be an integer'): seed_everything(2**40)
     assert torch.equal(torch.rand(4, generator=make_generator(1)), torch.rand(4, generator=make_generator(1)))
 
 
@@ -49,7 +49,7 @@ def test_convert_range_roundtrip_error_bound():
 
 
 def test_unknown_value_range():
-    with pytest.raises(DataError, match='unknown value range'): convert_range(torch.zeros(1), '0..1', '[0,1]')
+    with pytest.raises(ConfigError, match='unknown value range'): convert_range(torch.zeros(1), '0..1', '[0,1]')
 
 
 def test_check_in_range_messages():

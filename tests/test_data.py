@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from genai_data.core import DataError, DatasetNotFoundError, OutputExistsError
+from genai_data.core import ConfigError, DataError, DatasetNotFoundError, OutputExistsError
 from genai_data.data import (ImageDataset, clean, grid_of_gaussians, imbalance_counts, load_digits, load_image_folder,
                              load_npz, load_splits, load_torchvision, make_imbalanced, ring_of_gaussians, save_splits,
                              stratified_split, write_idx_mnist, channel_stats, standardize, resize_images)
@@ -25,8 +25,8 @@ def test_container_bad_inputs():
     with pytest.raises(DataError, match='out of range'): ImageDataset(x, [0, 1, 2, 3], classes=['a', 'b'])
     with pytest.raises(DataError, match='>= 0'): ImageDataset(x, [0, 1, 2, -1])
     with pytest.raises(DataError, match='NaN'): ImageDataset(torch.where(x > .5, float('nan'), x), [0] * 4)
-    with pytest.raises(DataError, match='unknown value range'): ImageDataset(x, [0] * 4, value_range='[0,255]')
-    with pytest.raises(DataError, match='float images'): ImageDataset(x, [0] * 4, value_range='uint8')
+    with pytest.raises(ConfigError, match='unknown value range'): ImageDataset(x, [0] * 4, value_range='[0,255]')
+    with pytest.raises(ConfigError, match='float images'): ImageDataset(x, [0] * 4, value_range='uint8')
     with pytest.raises(DataError, match='floating point'): ImageDataset((x * 255).byte(), [0] * 4)
     with pytest.raises(DataError, match='C in'): ImageDataset(torch.rand(4, 2, 5, 5), [0] * 4)
     with pytest.raises(DataError, match='whole numbers'): ImageDataset(x, [0, 1.5, 2, 3])
@@ -137,7 +137,7 @@ def test_torchvision_missing_files_say_where(tmp_path):
     with pytest.raises(DatasetNotFoundError, match='MNIST/raw') as e: load_torchvision('mnist', tmp_path)
     assert 'download' in str(e.value)
     with pytest.raises(DatasetNotFoundError, match='cifar-10-batches-py'): load_torchvision('cifar10', tmp_path)
-    with pytest.raises(DataError, match='unknown torchvision dataset'): load_torchvision('imagenet', tmp_path)
+    with pytest.raises(ConfigError, match='unknown torchvision dataset'): load_torchvision('imagenet', tmp_path)
 
 
 def test_toy_distributions():
@@ -149,7 +149,7 @@ def test_toy_distributions():
     assert g.modes.shape == (25, 2) and torch.bincount(g.y, minlength=25).min() > 300
     assert sorted(set(g.modes[:, 0].tolist())) == [-4., -2., 0., 2., 4.]
     assert torch.equal(grid_of_gaussians(50, seed=2).x, grid_of_gaussians(50, seed=2).x)
-    with pytest.raises(DataError): ring_of_gaussians(0)
+    with pytest.raises(ConfigError, match='n must be >= 1'): ring_of_gaussians(0)
 
 
 # ---- cleaning ------------------------------------------------------------------------------------------------
@@ -207,8 +207,8 @@ def test_split_tiny_class_is_an_error(digits):
     assert all(p.class_counts()[4] == 1 for p in ok.values())
     empty = digits[digits.labels != 9]            # class 9 is named but has no samples
     with pytest.raises(DataError, match="class '9' has 0 sample"): stratified_split(empty)
-    with pytest.raises(DataError, match='sum to 1'): stratified_split(digits, (0.7, 0.2, 0.2))
-    with pytest.raises(DataError, match='part names'): stratified_split(digits, (0.5, 0.5))
+    with pytest.raises(ConfigError, match='sum to 1'): stratified_split(digits, (0.7, 0.2, 0.2))
+    with pytest.raises(ConfigError, match='part names'): stratified_split(digits, (0.5, 0.5))
 
 
 def test_make_imbalanced(digits):

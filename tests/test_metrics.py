@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from genai_data.core import DataError, DatasetNotFoundError, make_generator
+from genai_data.core import ConfigError, DataError, DatasetNotFoundError, make_generator
 from genai_data.data import ImageDataset, load_digits, make_imbalanced, stratified_split
-from genai_data.metrics import (FID, DomainFeatures, GaussianStats, InceptionFeatures, fid, frechet_distance, inception_score, kid,
+from genai_data.metrics import (FID, DomainFeatures, GaussianStats, InceptionFeatures, SmallCNN, fid_from_features, frechet_distance, inception_score, kid,
                                 memorisation, mmd2_poly, ms_ssim, prdc, sqrtm_psd, ssim, utility)
 
 G = make_generator(0)
@@ -23,7 +23,7 @@ def test_fid_identities():
     m2 = m + 0.5
     assert abs(frechet_distance(m, s, m2, s) - 0.25 * 32) < 1e-8            # equal covariances: squared mean shift
     x = torch.randn(500, 8, generator=G)
-    assert abs(fid(x, x)) < 1e-8
+    assert abs(fid_from_features(x, x)) < 1e-8
 
 
 def test_fid_matches_scipy_and_torchmetrics():
@@ -47,7 +47,7 @@ def test_fid_singular_covariance_is_real_and_finite():
 def test_fid_streaming_batch_independent_and_matches_torchmetrics():
     from torchmetrics.image.fid import FrechetInceptionDistance
     r, f = torch.randn(2000, 16, generator=G), torch.randn(2000, 16, generator=G) * 0.9 + 0.1
-    whole = fid(r, f)
+    whole = fid_from_features(r, f)
     m = FID()
     for a in r.split(33): m.update(a, True)
     for b in f.split(101): m.update(b, False)
@@ -64,18 +64,17 @@ def test_reference_stats_roundtrip(tmp_path):
     r, f = torch.randn(300, 4, generator=G), torch.randn(300, 4, generator=G)
     GaussianStats().update(r).save(tmp_path / 'ref.pt')
     a = FID().set_reference(tmp_path / 'ref.pt').update(f, False).compute()['fid']
-    assert abs(a - fid(r, f)) < 1e-10
+    assert abs(a - fid_from_features(r, f)) < 1e-10
     with pytest.raises(DatasetNotFoundError): GaussianStats.load(tmp_path / 'none.pt')
 
 
 def test_fid_with_domain_features_labels_output():
     digits = load_digits(16)
-    from genai_data.learner import SmallCNN
     m = FID(DomainFeatures(SmallCNN(), 'SmallCNN'))
     out = m.update(digits.images[:200], True).update(digits.images[200:400], False).compute()
     assert out['features'].startswith('domain') and out['n_real'] == 200
     with pytest.raises(DataError, match='values'): m.update(digits.images[:4] * 255, True)
-    with pytest.raises(DataError, match='features\\(x\\)'): DomainFeatures(nn.Linear(2, 2))
+    with pytest.raises(ConfigError, match='features\\(x\\)'): DomainFeatures(nn.Linear(2, 2))
 
 
 def test_inception_missing_weights_and_local_loading(tmp_path):
@@ -148,11 +147,16 @@ def test_memorisation_flags_copies():
     assert honest['flagged_share'] < 0.05 and copies['flagged_share'] == 1.0 and copies['ratio'] < 0.01
 
 
-def test_utility_runs_and_reports():
+def test_utility_compares_like_with_like():
     sp = stratified_split(load_digits(), seed=0)
     small = make_imbalanced(sp['train'], [15] * 10, seed=0)
-    u = utility(small, small, sp['test'], seeds=(0,), epochs=1)
+    u = utility(small, small, sp['test'], seeds=(0,), epochs=10)
     assert set(u) == {'real', 'synthetic', 'real+synthetic', 'augmentation_gain'}
-    assert 0 <= u['real']['acc'] <= 1 and len(u['real']['per_class']) == 10
+    assert u['real'] == u['synthetic']                          # the same data and seed train the same classifier
+    assert u['augmentation_gain'] == u['real+synthetic']['balanced_acc'] - u['real']['balanced_acc']
+    assert abs(np.mean(u['real']['per_class']) - u['real']['balanced_acc']) < 1e-6 and len(u['real']['per_class']) == 10
+    assert u['real']['acc'] > 0.5                               # well above chance (0.1) from 150 real digits
+    noise = ImageDataset(torch.rand(small.images.shape, generator=make_generator(0)), small.labels, small.classes)
+    assert utility(small, noise, sp['test'], seeds=(0,), epochs=10)['synthetic']['acc'] < 0.3    # noise teaches nothing
     other = ImageDataset(small.images, small.labels, [f'c{i}' for i in range(10)])
     with pytest.raises(DataError, match='same classes'): utility(small, other, sp['test'])

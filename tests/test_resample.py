@@ -4,8 +4,8 @@ import pytest
 import torch
 from imblearn.over_sampling import RandomOverSampler as ImbROS, SMOTE as ImbSMOTE
 from imblearn.under_sampling import RandomUnderSampler as ImbRUS
-from genai_data.core import DataError, make_generator
-from genai_data.resample import (SMOTE, RandomOverSampler, RandomUnderSampler, class_counts, class_weights, knn_indices,
+from genai_data.core import ConfigError, DataError, make_generator
+from genai_data.resample import (SMOTE, RandomOverSampler, RandomUnderSampler, label_counts, class_weights, knn_indices,
                                  segment_residuals, weighted_sampler)
 
 
@@ -27,8 +27,8 @@ UNDER_BINARY = [0.5, 0.8, 1.0, 'auto', 'majority']
 @pytest.mark.parametrize('ours,theirs', [(RandomOverSampler, ImbROS), (SMOTE, ImbSMOTE)])
 def test_over_counts_equal_imblearn_multiclass(ours, theirs, strategy):
     X, y = data()
-    a = class_counts(ours(sampling_strategy=strategy, random_state=0).fit_resample(X, y)[1])
-    b = class_counts(theirs(sampling_strategy=strategy, random_state=0).fit_resample(X, y)[1])
+    a = label_counts(ours(sampling_strategy=strategy, random_state=0).fit_resample(X, y)[1])
+    b = label_counts(theirs(sampling_strategy=strategy, random_state=0).fit_resample(X, y)[1])
     assert a == b
 
 
@@ -36,8 +36,8 @@ def test_over_counts_equal_imblearn_multiclass(ours, theirs, strategy):
 @pytest.mark.parametrize('ours,theirs', [(RandomOverSampler, ImbROS), (SMOTE, ImbSMOTE)])
 def test_over_counts_equal_imblearn_binary(ours, theirs, strategy):
     X, y = data((70, 12))
-    a = class_counts(ours(sampling_strategy=strategy, random_state=0).fit_resample(X, y)[1])
-    b = class_counts(theirs(sampling_strategy=strategy, random_state=0).fit_resample(X, y)[1])
+    a = label_counts(ours(sampling_strategy=strategy, random_state=0).fit_resample(X, y)[1])
+    b = label_counts(theirs(sampling_strategy=strategy, random_state=0).fit_resample(X, y)[1])
     assert a == b
 
 
@@ -46,7 +46,7 @@ def test_under_counts_equal_imblearn_multiclass(strategy):
     X, y = data()
     a = RandomUnderSampler(sampling_strategy=strategy, random_state=0).fit_resample(X, y)[1]
     b = ImbRUS(sampling_strategy=strategy, random_state=0).fit_resample(X, y)[1]
-    assert class_counts(a) == class_counts(b)
+    assert label_counts(a) == label_counts(b)
     assert list(a) == sorted(a)          # grouped by class, in class order, like imbalanced-learn
 
 
@@ -55,13 +55,13 @@ def test_under_counts_equal_imblearn_binary(strategy):
     X, y = data((70, 12))
     a = RandomUnderSampler(sampling_strategy=strategy, random_state=0).fit_resample(X, y)[1]
     b = ImbRUS(sampling_strategy=strategy, random_state=0).fit_resample(X, y)[1]
-    assert class_counts(a) == class_counts(b)
+    assert label_counts(a) == label_counts(b)
 
 
 def test_callable_strategy():
     X, y = data()
     f = lambda y: {2: 30}
-    assert class_counts(SMOTE(f, random_state=0).fit_resample(X, y)[1])[2] == 30
+    assert label_counts(SMOTE(f, random_state=0).fit_resample(X, y)[1])[2] == 30
 
 
 def test_originals_kept_unchanged_and_kinds_preserved():
@@ -123,20 +123,20 @@ def test_bad_inputs():
     X, y = data()
     with pytest.raises(DataError, match='k_neighbors=5 needs at least 6'):
         SMOTE(random_state=0).fit_resample(X[:40], np.array([0] * 35 + [1] * 5))
-    with pytest.raises(DataError, match='not in y'): SMOTE({9: 100}).fit_resample(X, y)
-    with pytest.raises(DataError, match='cannot reduce'): RandomOverSampler({0: 10}).fit_resample(X, y)
-    with pytest.raises(DataError, match='cannot raise'): RandomUnderSampler({2: 50}).fit_resample(X, y)
-    with pytest.raises(DataError, match='would remove samples'):
+    with pytest.raises(ConfigError, match='not in y'): SMOTE({9: 100}).fit_resample(X, y)
+    with pytest.raises(ConfigError, match='cannot reduce'): RandomOverSampler({0: 10}).fit_resample(X, y)
+    with pytest.raises(ConfigError, match='cannot raise'): RandomUnderSampler({2: 50}).fit_resample(X, y)
+    with pytest.raises(ConfigError, match='would remove samples'):
         SMOTE(0.1).fit_resample(*data((70, 12)))
-    with pytest.raises(DataError, match='two classes'): SMOTE(0.5).fit_resample(X, y)
+    with pytest.raises(ConfigError, match='two classes'): SMOTE(0.5).fit_resample(X, y)
     with pytest.raises(DataError, match='empty'): SMOTE().fit_resample(np.zeros((0, 3)), np.zeros(0))
     Xn = X.copy(); Xn[3, 1] = np.nan
     with pytest.raises(DataError, match='NaN'): SMOTE().fit_resample(Xn, y)
     with pytest.raises(DataError, match='samples but y has'): SMOTE().fit_resample(X, y[:-1])
-    with pytest.raises(DataError, match="'minority' cannot be used to under-sample"): RandomUnderSampler('minority').fit_resample(X, y)
-    with pytest.raises(DataError, match="'majority' cannot be used to over-sample"): SMOTE('majority').fit_resample(X, y)
-    with pytest.raises(DataError, match='unknown sampling_strategy'): SMOTE('balanced').fit_resample(X, y)
-    with pytest.raises(DataError, match='k_neighbors must be'): SMOTE(k_neighbors=0)
+    with pytest.raises(ConfigError, match="'minority' cannot be used to under-sample"): RandomUnderSampler('minority').fit_resample(X, y)
+    with pytest.raises(ConfigError, match="'majority' cannot be used to over-sample"): SMOTE('majority').fit_resample(X, y)
+    with pytest.raises(ConfigError, match='unknown sampling_strategy'): SMOTE('balanced').fit_resample(X, y)
+    with pytest.raises(ConfigError, match='k_neighbors must be'): SMOTE(k_neighbors=0)
     with pytest.raises(DataError, match='floating point'): SMOTE().fit_resample(X.astype(np.int64), y)
 
 

@@ -1,10 +1,11 @@
-"VAE family: the math checks, build, shapes, one step, save/load, sampling, bad inputs."
+"VAE family: the math checks, build, shapes, the VAE step, save/load, sampling, bad inputs."
 import math
 import pytest
 import torch
 import torch.nn as nn
-from genai_data.core import DataError, atomic_write, make_generator, seed_everything
-from genai_data.vae import VAE, gaussian_kl, gaussian_log_prob, iwae_bound, reparameterize, bernoulli_nll, gaussian_nll
+from genai_data.core import ConfigError, DataError, atomic_write, make_generator, seed_everything
+from genai_data.learner import Learner
+from genai_data.vae import VAE, VAEStep, gaussian_kl, gaussian_log_prob, iwae_bound, reparameterize, bernoulli_nll, gaussian_nll
 
 
 def test_kl_closed_form_vs_monte_carlo_and_torch():
@@ -86,6 +87,39 @@ def test_one_step_lowers_loss():
     torch.manual_seed(1); assert m(x)['loss'].item() < before
 
 
+def test_vae_step_lowers_loss_and_logs_its_parts():
+    seed_everything(0)
+    m = VAE((1, 8, 8), latent_dim=4, arch='mlp', hidden=(64,))
+    x, y = torch.rand(64, 1, 8, 8), torch.arange(64) % 10
+    learn = Learner(m, [(x, y)], step=VAEStep(), opt_func=lambda p: torch.optim.SGD(p, lr=1e-3), progress=False)
+    torch.manual_seed(1); before = m(x)['loss'].item()
+    logs = learn.step.train_batch(learn, (x, y))
+    torch.manual_seed(1); assert m(x)['loss'].item() < before
+    assert set(logs) == {'loss', 'recon', 'kl', 'elbo'} and all(v.ndim == 0 and not v.requires_grad for v in logs.values())
+
+
+def test_vae_step_trains_a_conditional_vae_and_samples_through_the_learner():
+    seed_everything(0)
+    m = VAE((1, 8, 8), latent_dim=4, arch='mlp', hidden=(64,), n_classes=3)
+    x, y = torch.rand(48, 1, 8, 8), torch.arange(48) % 3
+    learn = Learner(m, [(x, y)], step=VAEStep(conditional=True), opt_func=lambda p: torch.optim.Adam(p, 1e-2), ema=0.9, progress=False)
+    h = learn.fit(20)
+    assert h[-1]['train_loss'] < h[0]['train_loss']
+    s = learn.step.sample(learn, 6, y=torch.tensor([0, 1, 2, 0, 1, 2]), generator=make_generator(0))
+    assert s.shape == (6, 1, 8, 8) and torch.equal(s, learn.ema['model'].module.sample(6, y=torch.tensor([0, 1, 2, 0, 1, 2]), generator=make_generator(0)))
+
+
+def test_vae_step_refuses_a_model_that_cannot_use_its_labels():
+    x, y = torch.rand(8, 1, 8, 8), torch.arange(8) % 2
+    plain, cond = VAE((1, 8, 8), 3, arch='mlp', hidden=(16,)), VAE((1, 8, 8), 3, arch='mlp', hidden=(16,), n_classes=2)
+    with pytest.raises(ConfigError, match='needs a model built with n_classes'):
+        Learner(plain, [(x, y)], step=VAEStep(conditional=True), progress=False).fit(1)
+    with pytest.raises(ConfigError, match='VAEStep\\(conditional=True\\)'):
+        Learner(cond, [(x, y)], step=VAEStep(), progress=False).fit(1)
+    with pytest.raises(DataError, match='not conditional'): plain.sample(2, y=1)
+    with pytest.raises(DataError, match='not conditional'): plain(x, y)
+
+
 def test_save_load_roundtrip(tmp_path):
     m = VAE((1, 16, 16), latent_dim=8, n_classes=10, width=8).eval()
     with atomic_write(tmp_path / 'vae.pt') as f: torch.save(m.state_dict(), f)
@@ -107,6 +141,10 @@ def test_bad_inputs():
     with pytest.raises(DataError, match='labels must be in 0..3'): m.sample(2, y=-1)
     with pytest.raises(DataError, match='z must have shape \\(N, 3\\)'): m.decode(torch.zeros(2, 4), torch.zeros(2).long())
     with pytest.raises(DataError, match='expected images of shape'): m(torch.rand(2, 1, 16, 16), torch.zeros(2).long())
-    with pytest.raises(DataError, match='divisible by 4'): VAE((1, 10, 10), arch='conv')
-    with pytest.raises(DataError, match='likelihood'): VAE(likelihood='poisson')
-    with pytest.raises(DataError, match='beta'): VAE(beta=-1)
+    with pytest.raises(DataError, match='whole numbers'): m.sample(2, y=2.7)
+    with pytest.raises(DataError, match='whole numbers'): m.sample(2, y='3')
+    with pytest.raises(ConfigError, match='n must be a whole number'): m.sample(-1)
+    with pytest.raises(DataError, match='models images in \\[0,1\\]'): m(torch.rand(2, 1, 8, 8) * 2 - 1, torch.zeros(2).long())
+    with pytest.raises(ConfigError, match='divisible by 4'): VAE((1, 10, 10), arch='conv')
+    with pytest.raises(ConfigError, match='likelihood'): VAE(likelihood='poisson')
+    with pytest.raises(ConfigError, match='beta'): VAE(beta=-1)

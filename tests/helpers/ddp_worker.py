@@ -5,7 +5,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from genai_data.core import seed_everything
 from genai_data.data import load_digits, stratified_split
-from genai_data.learner import Learner, SmallCNN, rank
+from genai_data.learner import Learner, rank
+from genai_data.metrics import SmallCNN
 
 
 def run(r, world, tmp):

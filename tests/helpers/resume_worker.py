@@ -10,7 +10,9 @@ import torch
 import torch.nn as nn
 from genai_data.core import seed_everything
 from genai_data.data import load_digits, stratified_split
-from genai_data.learner import Callback, GANStep, Learner, SmallCNN
+from genai_data.gan import GANStep
+from genai_data.learner import Callback, Learner
+from genai_data.metrics import SmallCNN
 
 EPOCHS = 3
 
