@@ -40,6 +40,15 @@ def _range_pair(v, name, centre=None, lo_limit=None):
     if lo_limit is not None: v = (max(lo_limit, v[0]), max(lo_limit, v[1]))
     return v
 
+def _check_batch_range(x, value_range, name):
+    "Refuse a batch outside the range the transform was built for, which it would otherwise clamp or misread silently."
+    lo, hi = range_bounds(value_range)
+    mn, mx = (float(v) for v in torch.aminmax(x.detach()))
+    if mn < lo - 1e-4 or mx > hi + 1e-4 or mn != mn:
+        fit = '[-1,1]' if -1 - 1e-4 <= mn and mx <= 1 + 1e-4 else None
+        raise DataError(f"{name} was built for value_range={value_range!r} but the batch holds values in [{mn:.3g}, {mx:.3g}]; "
+                        + (f"build it with value_range={fit!r}" if fit else "rescale the images to [0,1] or [-1,1] first"))
+
 class BatchTransform(nn.Module):
     "Base class: a transform of float batches with per-sample random parameters, applied with probability `p`."
     def __init__(self, p:float=1.0, # probability that a sample is transformed
@@ -76,6 +85,7 @@ class BatchTransform(nn.Module):
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         x = check_batch(x)
         if self.p == 0 or len(x) == 0: return x
+        _check_batch_range(x, self.value_range, type(self).__name__)
         mask = self.chosen(len(x), x.device)
         if bool(mask.all()): return self.apply(x)
         out = x.clone()
@@ -403,7 +413,12 @@ class _Mixer(nn.Module):
 
     def _setup(self, x, y):
         x = check_batch(x)
-        y = torch.as_tensor(y, device=x.device)
+        try: y = torch.as_tensor(y, device=x.device)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise DataError(f"labels must be class indices (whole numbers) or soft labels (N, K), got {type(y).__name__} "
+                            f"{list(y)[:3] if hasattr(y, '__len__') else y!r}; map class names to 0..K-1 first") from e
+        if y.dtype == torch.bool or (y.ndim == 1 and y.is_floating_point()):
+            raise DataError(f"labels must be class indices (whole numbers) or soft labels (N, K), got {y.dtype} of shape {tuple(y.shape)}")
         if len(y) != len(x): raise DataError(f"{len(x)} images but {len(y)} labels")
         if y.ndim == 1:
             k = self.n_classes or (int(y.max()) + 1 if len(y) else 0)

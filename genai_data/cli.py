@@ -6,13 +6,14 @@ Docs: https://genai-data.github.io/genai_data/cli.html.md"""
 
 # %% ../nbs/11_cli.ipynb #6b30f90e
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, json, sys, time, warnings
 from pathlib import Path
 import torch
 import genai_data
-from .core import GenaiDataError, DatasetNotFoundError, OutputExistsError, atomic_dir, atomic_write, save_figure, show_images
-from .data import (TORCHVISION_DATASETS, ImageDataset, clean, load_digits, load_image_folder,
-                             load_torchvision, read_npz, resize_images, save_splits, stratified_split)
+from .core import (ConfigError, GenaiDataError, DatasetNotFoundError, arg_words, atomic_dir, atomic_write, check_output_dir,
+                             check_seed, save_figure, say_arg, show_images)
+from .data import (FLOAT_RANGES, TORCHVISION_DATASETS, ImageDataset, check_fractions, check_image_size, clean, load_digits,
+                             load_image_folder, load_torchvision, read_npz, resize_images, save_splits, stratified_split)
 
 # %% auto #0
 __all__ = ['load_source', 'write_prepared', 'prepare', 'main']
@@ -41,7 +42,7 @@ def load_source(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a 
         x, y, classes, rng = read_npz(dataset, input_range)
         return dict(images=x, labels=y, classes=classes, value_range=rng), f"npz file {dataset}"
     else:
-        raise DatasetNotFoundError(f"--dataset {dataset!r} is neither a known dataset ({', '.join(['digits', *TORCHVISION_DATASETS])}) "
+        raise DatasetNotFoundError(f"{say_arg('dataset')} {dataset!r} is neither a known dataset ({', '.join(['digits', *TORCHVISION_DATASETS])}) "
                                    "nor an existing image folder or .npz file")
     return dict(images=ds.images, labels=ds.labels, classes=ds.classes, value_range=ds.value_range), desc
 
@@ -60,10 +61,11 @@ def _samples_figure(ds:ImageDataset, per_class:int=8, max_classes:int=20, seed:i
 def write_prepared(out:str|Path, # output folder
                    splits:dict, # {name: ImageDataset}
                    summary:dict, # JSON-able description, written as summary.json
-                   force:bool=False, # replace an existing folder
+                   force:bool=False, # replace an existing folder that genai_data wrote
+                   sources=(), # input paths the output must not overlap
                   ) -> Path:
-    "Write dataset.npz, summary.json and samples.png into `out` atomically."
-    with atomic_dir(out, overwrite=force) as tmp:
+    "Write dataset.npz, summary.json and samples.png into `out` atomically (never over data genai_data did not write)."
+    with atomic_dir(out, overwrite=force, sources=sources, kind='prepared dataset', arg='out', overwrite_arg='force') as tmp:
         save_splits(splits, tmp / 'dataset.npz')
         with atomic_write(tmp / 'summary.json', 'w', encoding='utf-8') as f: json.dump(summary, f, indent=2)
         save_figure(_samples_figure(splits['train']), tmp / 'samples.png')
@@ -78,19 +80,20 @@ def prepare(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a fold
             size:int|None=None, # resize images to size x size
             fractions=(0.8, 0.1, 0.1), # train / valid / test shares
             seed:int=0, # split seed
-            value_range:str='[0,1]', # range of the written images: '[0,1]' or '[-1,1]'
+            output_range:str='[0,1]', # range of the written images: '[0,1]' or '[-1,1]'
             input_range:str|None=None, # value range of a float .npz
             root:str|Path='data', # folder of torchvision datasets
             download:bool=False, # allow torchvision downloads
             on_corrupt:str='raise', # 'raise' or 'skip' unreadable image files
-            force:bool=False, # replace an existing output folder
+            force:bool=False, # replace an existing output folder that genai_data wrote
             quiet:bool=False, # print nothing
            ) -> dict:
     "Load, clean, split and write a dataset; return the summary that was written to summary.json."
-    t0, out = time.perf_counter(), Path(out)
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out} already exists; choose another --out or pass --force to replace it")
-    if value_range not in ('[0,1]', '[-1,1]'): raise GenaiDataError(f"--value-range must be '[0,1]' or '[-1,1]', got {value_range!r}")
+    t0 = time.perf_counter()
+    size, seed, fractions = check_image_size(size), check_seed(seed), check_fractions(fractions, 3)
+    if output_range not in FLOAT_RANGES: raise ConfigError(f"{say_arg('output_range')} must be '[0,1]' or '[-1,1]', got {output_range!r}")
+    sources = [dataset] if Path(dataset).exists() else []
+    check_output_dir(out, force, sources, 'out', 'force')                 # refuse a dangerous --out before reading anything
     _say(quiet, f"[1/4] loading {dataset}")
     raw, desc = load_source(dataset, size=size, root=root, download=download, input_range=input_range,
                             on_corrupt=on_corrupt, progress=not quiet)
@@ -100,7 +103,7 @@ def prepare(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a fold
     _say(quiet, f"      {report}")
     if size and ds.shape[1:] != (size, size):
         ds = ImageDataset(resize_images(ds.images, size, ds.value_range), ds.labels, ds.classes, ds.value_range)
-    if value_range != ds.value_range: ds = ds.to_range(value_range)
+    if output_range != ds.value_range: ds = ds.to_range(output_range)
     _say(quiet, f"[3/4] stratified split {'/'.join(f'{f:g}' for f in fractions)} (seed {seed})")
     splits = stratified_split(ds, fractions, seed=seed)
     summary = dict(
@@ -111,7 +114,7 @@ def prepare(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a fold
         splits={name: dict(n=len(d), per_class=dict(zip(d.classes, d.class_counts().tolist()))) for name, d in splits.items()},
         files=['dataset.npz', 'summary.json', 'samples.png'])
     _say(quiet, f"[4/4] writing {out}")
-    write_prepared(out, splits, summary, force=force)
+    write_prepared(out, splits, summary, force=force, sources=sources)
     _say(quiet, f"done in {time.perf_counter() - t0:.1f}s: " + ', '.join(f"{k} {len(v)}" for k, v in splits.items())
          + f" images of shape {ds.shape}, {ds.n_classes} classes")
     return summary
@@ -127,8 +130,9 @@ def _parser() -> argparse.ArgumentParser:
                         'train/valid/test split and write dataset.npz, summary.json and samples.png to --out.')
     pp.add_argument('--dataset', required=True, help="'digits', 'mnist', 'fashion-mnist', 'cifar10', an image folder "
                     "(one sub-folder per class) or an .npz file with x and y")
-    pp.add_argument('--out', required=True, help='output folder (refused if it exists, unless --force)')
-    pp.add_argument('--size', type=int, default=None, help='resize images to SIZE x SIZE pixels')
+    pp.add_argument('--out', required=True, help='output folder: a new one, or one genai-data wrote (with --force)')
+    pp.add_argument('--size', type=int, default=None, help='resize images to SIZE x SIZE pixels (4 to 2048; 16 or 32 for '
+                    'the generative models)')
     pp.add_argument('--fractions', type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=('TRAIN', 'VALID', 'TEST'))
     pp.add_argument('--seed', type=int, default=0, help='split seed (default 0)')
     pp.add_argument('--value-range', default='[0,1]', choices=['[0,1]', '[-1,1]'], help='range of the written images')
@@ -137,20 +141,35 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument('--root', default='data', help='folder with torchvision datasets (default ./data)')
     pp.add_argument('--download', action='store_true', help='let torchvision download missing files (needs internet)')
     pp.add_argument('--skip-corrupt', action='store_true', help='leave out unreadable image files instead of stopping')
-    pp.add_argument('--force', action='store_true', help='replace an existing --out folder once the new one is complete')
+    pp.add_argument('--force', action='store_true', help='replace an existing --out folder that genai-data wrote, once the new one is complete')
     pp.add_argument('--quiet', action='store_true', help='print nothing')
     return p
+
+_WORDS = {'prepare': {'dataset': '--dataset', 'out': '--out', 'size': '--size', 'fractions': '--fractions', 'seed': '--seed',
+                      'output_range': '--value-range', 'value_range': '--input-range', 'input_range': '--input-range',
+                      'on_corrupt': {'skip': '--skip-corrupt'}, 'overwrite': '--force', 'force': '--force', 'root': '--root',
+                      'download': '--download'}}
+
+def _one_line_warnings(command):
+    "A `warnings.showwarning` that prints `genai-data COMMAND: warning: message` instead of a source line."
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"genai-data {command}: warning: {message}", file=sys.stderr)
+    return show
 
 def main(argv=None) -> int:
     "Entry point of the `genai-data` command; returns the exit status."
     args = _parser().parse_args(argv)
-    try:
-        if args.command == 'prepare':
-            prepare(args.dataset, args.out, size=args.size, fractions=args.fractions, seed=args.seed,
-                    value_range=args.value_range, input_range=args.input_range, root=args.root, download=args.download,
-                    on_corrupt='skip' if args.skip_corrupt else 'raise', force=args.force, quiet=args.quiet)
-    except GenaiDataError as e:
-        print(f"genai-data {args.command}: error: {e}", file=sys.stderr); return 2
-    except KeyboardInterrupt:
-        print(f"genai-data {args.command}: interrupted; nothing was written", file=sys.stderr); return 130
+    with arg_words(_WORDS[args.command]), warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings(args.command)
+        try:
+            if args.command == 'prepare':
+                prepare(args.dataset, args.out, size=args.size, fractions=args.fractions, seed=args.seed,
+                        output_range=args.value_range, input_range=args.input_range, root=args.root, download=args.download,
+                        on_corrupt='skip' if args.skip_corrupt else 'raise', force=args.force, quiet=args.quiet)
+        except GenaiDataError as e:
+            print(f"genai-data {args.command}: error: {e}", file=sys.stderr); return 2
+        except OSError as e:
+            print(f"genai-data {args.command}: error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr); return 2
+        except KeyboardInterrupt:
+            print(f"genai-data {args.command}: interrupted; nothing was written", file=sys.stderr); return 130
     return 0

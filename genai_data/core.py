@@ -6,17 +6,18 @@ Docs: https://genai-data.github.io/genai_data/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #cfc71a3e
 from __future__ import annotations
-import os, random, shutil, tempfile, contextlib, uuid, hashlib, io
+import os, re, random, shutil, tempfile, contextlib, contextvars, uuid, hashlib, io, errno, json, warnings
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEVICE_ENV_VAR', 'VALUE_RANGES', 'GenaiDataError', 'DataError', 'ConfigError', 'DatasetNotFoundError',
-           'OutputExistsError', 'get_device', 'seed_everything', 'make_generator', 'draw_noise', 'check_value_range',
-           'range_bounds', 'convert_range', 'guess_value_range', 'check_in_range', 'image_grid', 'show_images',
-           'atomic_write', 'atomic_dir', 'CorruptFileError', 'sha256_bytes', 'sha256_file', 'save_checked',
-           'load_checked', 'save_figure']
+__all__ = ['DEVICE_ENV_VAR', 'VALUE_RANGES', 'OUTPUT_MARKER', 'GenaiDataError', 'DataError', 'ConfigError',
+           'DatasetNotFoundError', 'OutputExistsError', 'OutputWriteError', 'arg_words', 'say_arg', 'get_device',
+           'check_seed', 'seed_everything', 'make_generator', 'draw_noise', 'check_value_range', 'range_bounds',
+           'convert_range', 'guess_value_range', 'check_in_range', 'image_grid', 'show_images', 'StaleTemporaryRemoved',
+           'cleanup_stale_temporaries', 'atomic_write', 'is_tool_output', 'check_output_dir', 'atomic_dir',
+           'CorruptFileError', 'sha256_bytes', 'sha256_file', 'save_checked', 'load_checked', 'save_figure']
 
 # %% ../nbs/00_core.ipynb #34ef91c3
 class GenaiDataError(Exception):
@@ -32,7 +33,31 @@ class DatasetNotFoundError(GenaiDataError, FileNotFoundError):
     "A dataset, folder or file that should be on disk is not there."
 
 class OutputExistsError(GenaiDataError, FileExistsError):
-    "The output path already exists and overwriting was not asked for."
+    "The output path already exists and overwriting was not asked for (or is not safe)."
+
+class OutputWriteError(GenaiDataError, OSError):
+    "The output could not be written (no space left, read-only or forbidden location); the previous output is intact."
+
+# %% ../nbs/00_core.ipynb #ad7cffca
+_ARG_WORDS = contextvars.ContextVar('genai_data_arg_words', default={})
+
+@contextlib.contextmanager
+def arg_words(words:dict): # {parameter: '--flag'} or {parameter: {value: '--flag'}} for flags that set a value
+    "Within the block, `say_arg` names parameters as the command line's flags."
+    token = _ARG_WORDS.set({**_ARG_WORDS.get(), **words})
+    try: yield
+    finally: _ARG_WORDS.reset(token)
+
+def say_arg(name:str, # the parameter
+            value=None, # the value to suggest (None: the parameter alone)
+            placeholder:bool=False, # `value` is a placeholder like N, shown without quotes
+           ) -> str:
+    "How to tell the user to set `name` (to `value`): `name=value` from Python, the flag they typed from the command line."
+    word = _ARG_WORDS.get().get(name)
+    if isinstance(word, dict): return word.get(value) or f"{name}={value!r}"        # a switch that sets one value
+    if word: return word if value is None or isinstance(value, bool) else f"{word} {value}"
+    if value is None: return name
+    return f"{name}={value if placeholder else repr(value)}"
 
 # %% ../nbs/00_core.ipynb #4a3e6694
 DEVICE_ENV_VAR = 'GENAI_DATA_DEVICE'
@@ -60,13 +85,17 @@ def get_device(device:str|torch.device|None=None, # 'cuda', 'cuda:1', 'mps', 'cp
     return dev
 
 # %% ../nbs/00_core.ipynb #1924d4d4
+def check_seed(seed, arg:str='seed') -> int:
+    "`seed` as an int in [0, 2**32); a ConfigError in the user's words otherwise."
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ConfigError(f"{say_arg(arg)} must be an integer in [0, 2**32), got {seed!r}")
+    return int(seed)
+
 def seed_everything(seed:int=0, # the seed for Python, NumPy and PyTorch
                     deterministic:bool=False, # also ask PyTorch for deterministic algorithms (slower on GPU)
                    ) -> int:
     "Seed `random`, NumPy and PyTorch (CPU and every GPU); return the seed."
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        raise ConfigError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-    seed = int(seed)
+    seed = check_seed(seed)
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
     if deterministic:
@@ -78,7 +107,7 @@ def seed_everything(seed:int=0, # the seed for Python, NumPy and PyTorch
 def make_generator(seed:int|None=None, device='cpu') -> torch.Generator:
     "A `torch.Generator` on `device`, seeded with `seed` (or from the global RNG when None)."
     g = torch.Generator(device=device)
-    g.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
+    g.manual_seed(check_seed(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
     return g
 
 # %% ../nbs/00_core.ipynb #a2133b0a
@@ -121,14 +150,14 @@ def convert_range(x:torch.Tensor, # images in value range `src`
 
 # %% ../nbs/00_core.ipynb #4adcf018
 def guess_value_range(x:torch.Tensor) -> str|None:
-    "The narrowest known value range that holds every value of `x`, or None."
+    "The narrowest known value range that holds every value of `x` ('uint8' only for whole numbers), or None."
     x = torch.as_tensor(x)
     if x.dtype == torch.uint8: return 'uint8'
     if x.numel() == 0: return None
     lo, hi = x.min().item(), x.max().item()
     for name in ('[0,1]', '[-1,1]', 'uint8'):
         a, b = VALUE_RANGES[name]
-        if a - 1e-4 <= lo and hi <= b + 1e-4: return name
+        if a - 1e-4 <= lo and hi <= b + 1e-4 and (name != 'uint8' or bool((x == x.round()).all())): return name
     return None
 
 def check_in_range(x:torch.Tensor, # images
@@ -148,8 +177,8 @@ def check_in_range(x:torch.Tensor, # images
     mn, mx = x.min().item(), x.max().item()
     if mn < lo - tol or mx > hi + tol:
         guess = guess_value_range(x)
-        hint = f"pass value_range={guess!r}" if guess else "rescale them first"
-        raise DataError(f"{what} hold values in [{mn:g}, {mx:g}] but value_range={value_range!r} means "
+        hint = f"pass {say_arg('value_range', guess)}" if guess else "rescale them to [0,1] first (e.g. divide by their maximum)"
+        raise DataError(f"{what} hold values in [{mn:g}, {mx:g}] but {say_arg('value_range', value_range)} means "
                         f"[{lo:g}, {hi:g}]; {hint}")
     return x
 
@@ -211,14 +240,55 @@ def show_images(images:torch.Tensor, # (N, C, H, W) or (N, H, W), C in (1, 3)
     return fig
 
 # %% ../nbs/00_core.ipynb #e0263ce1
+_TMP_MARKER = '.genai_data_tmp'
+_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+class StaleTemporaryRemoved(UserWarning):
+    "Temporaries left by an interrupted run of this library were removed."
+
 def _tmp_sibling(path:Path, tag:str) -> Path:
-    return path.with_name(f".{path.name}.{tag}-{uuid.uuid4().hex[:8]}")
+    "A hidden sibling name for `path` that records this process's id: `.NAME.TAG-PID-XXXXXXXX`."
+    return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+def _pid_alive(pid:int) -> bool:
+    if pid == os.getpid(): return True
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except (PermissionError, OSError): return True
+    return True
+
+def cleanup_stale_temporaries(path:str|Path) -> list[Path]:
+    "Remove temporaries of `path` left by runs of this library that were killed (their process is gone); return them."
+    path, removed = Path(path), []
+    if not path.parent.is_dir(): return removed
+    pat = re.compile(rf'\.{re.escape(path.name)}\.(tmp|old)-(\d+)-[0-9a-f]{{8}}')
+    for p in path.parent.iterdir():
+        m = pat.fullmatch(p.name)
+        if not m or _pid_alive(int(m[2])): continue
+        if p.is_dir() and not p.is_symlink():
+            if not ((p / _TMP_MARKER).exists() or (p / OUTPUT_MARKER).exists()): continue   # not provably ours: leave it
+            shutil.rmtree(p, ignore_errors=True)
+        else: p.unlink(missing_ok=True)
+        removed.append(p)
+    if removed: warnings.warn(f"removed {len(removed)} temporary file(s) or folder(s) left next to {path} by an interrupted run: "
+                              + ', '.join(p.name for p in removed), StaleTemporaryRemoved, stacklevel=3)
+    return removed
+
+def _write_error(path:Path, e:OSError, arg:str) -> OutputWriteError:
+    what = {errno.ENOSPC: 'no space is left on the device', errno.EDQUOT: 'the disk quota is exceeded',
+            errno.EROFS: 'the location is read-only'}.get(e.errno, 'writing there is not permitted')
+    fix = 'free some space or' if e.errno in (errno.ENOSPC, errno.EDQUOT) else ''
+    err = OutputWriteError(f"cannot write {path}: {what}; anything written before is intact. "
+                           f"{fix.capitalize() + ' choose' if fix else 'Choose'} another {say_arg(arg)}")
+    err.errno = e.errno
+    return err
 
 @contextlib.contextmanager
 def atomic_write(path:str|Path, # the file to (over)write
                  mode:str='wb', # 'wb' or 'w'
                  overwrite:bool=True, # allow replacing an existing file
-                 encoding:str|None=None): # text encoding for mode 'w'
+                 encoding:str|None=None, # text encoding for mode 'w'
+                 arg:str='path'): # how the caller's user names `path`, for messages
     "Context manager that yields a file object; the file appears at `path` only if the block succeeds."
     path = Path(path)
     if mode not in ('w', 'wb'): raise ConfigError(f"atomic_write supports mode 'w' or 'wb', got {mode!r}")
@@ -226,37 +296,83 @@ def atomic_write(path:str|Path, # the file to (over)write
         raise OutputExistsError(f"{path} already exists; remove it or allow overwriting")
     if not path.parent.exists():
         raise DatasetNotFoundError(f"cannot write {path}: folder {path.parent} does not exist; create it first")
+    cleanup_stale_temporaries(path)
     tmp = _tmp_sibling(path, 'tmp')
     try:
         with open(tmp, mode, encoding=encoding if 'b' not in mode else None) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno in _SPACE_ERRNOS: raise _write_error(path, e, arg) from e
+        raise
     finally:
         if tmp.exists(): tmp.unlink()
 
 # %% ../nbs/00_core.ipynb #0e753225
+OUTPUT_MARKER = '.genai_data_output.json'
+
+def is_tool_output(path:str|Path) -> bool:
+    "True if `path` is a folder this library wrote (it holds a valid output marker)."
+    m = Path(path) / OUTPUT_MARKER
+    try: return m.is_file() and json.loads(m.read_text(encoding='utf-8')).get('tool') == 'genai_data'
+    except (OSError, ValueError, AttributeError): return False
+
+def _protected(p:Path) -> bool:
+    "The filesystem root, the home folder, the current folder, or a folder that contains one of them."
+    keep = {Path(p.anchor), Path.home().resolve(), Path.cwd().resolve()}
+    return any(p == k or p in k.parents for k in keep)
+
+def check_output_dir(path:str|Path, # the output folder asked for
+                     overwrite:bool=False, # replace it if it exists (only when this library wrote it)
+                     sources=(), # input paths the output must not overlap
+                     arg:str='path', # how the user names `path` (for messages)
+                     overwrite_arg:str='overwrite', # how the user names `overwrite`
+                    ) -> Path:
+    "Refuse an output folder whose writing could destroy data; return it resolved."
+    p = Path(path).expanduser().resolve()
+    if _protected(p):
+        raise ConfigError(f"{say_arg(arg)} {path} is the current, home or root folder (or holds one of them); "
+                          f"write the output to a new sub-folder instead, e.g. {say_arg(arg, 'prepared', placeholder=True)}")
+    for s in sources:
+        s = Path(s).expanduser().resolve()
+        if p == s or p in s.parents or s in p.parents:
+            raise ConfigError(f"{say_arg(arg)} {path} overlaps the input {s} (it is, contains or lies inside it); "
+                              "write the output somewhere else so the input can never be touched")
+    if p.exists() or p.is_symlink():
+        if not p.is_dir() or p.is_symlink(): raise OutputExistsError(f"{path} exists and is not a folder; choose another {say_arg(arg)}")
+        if any(p.iterdir()) and not overwrite:
+            raise OutputExistsError(f"{path} already exists; choose another {say_arg(arg)} or pass {say_arg(overwrite_arg, True)} to replace it")
+        if any(p.iterdir()) and not is_tool_output(p):
+            raise OutputExistsError(f"{path} holds files that genai_data did not write (no {OUTPUT_MARKER}), so it will not replace it, "
+                                    f"even with {say_arg(overwrite_arg, True)}; choose another {say_arg(arg)} or move the folder away yourself")
+    return p
+
 @contextlib.contextmanager
 def atomic_dir(path:str|Path, # the folder to create
-               overwrite:bool=False, # replace an existing folder (only once the new one is complete)
-              ):
-    "Context manager yielding a temporary folder that is renamed to `path` only if the block succeeds."
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} already exists; choose another output or pass --force / overwrite=True")
-    if path.exists() and not path.is_dir():
-        raise OutputExistsError(f"{path} exists and is not a folder; remove it first")
+               overwrite:bool=False, # replace an existing folder this library wrote (only once the new one is complete)
+               sources=(), # inputs the output must not overlap
+               kind:str='output', # what is written, recorded in the marker
+               arg:str='path', # how the user names `path`, for messages
+               overwrite_arg:str='overwrite'): # how the user names `overwrite`
+    "Context manager yielding a temporary folder that is renamed to `path` only if the block succeeds; safe to `overwrite`."
+    path = check_output_dir(path, overwrite, sources, arg, overwrite_arg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    old = None
+    cleanup_stale_temporaries(path)
+    tmp, old = _tmp_sibling(path, 'tmp'), None
     try:
+        tmp.mkdir()                                             # honours the user's umask, unlike mkdtemp's 0700
+        (tmp / _TMP_MARKER).write_text(str(os.getpid()))
         yield tmp
+        (tmp / _TMP_MARKER).unlink()
+        (tmp / OUTPUT_MARKER).write_text(json.dumps({'tool': 'genai_data', 'kind': kind}) + '\n', encoding='utf-8')
         if path.exists():
             old = _tmp_sibling(path, 'old')
             os.replace(path, old)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if old is not None and old.exists() and not path.exists(): os.replace(old, path)
+        if isinstance(e, OSError) and e.errno in _SPACE_ERRNOS: raise _write_error(path, e, arg) from e
         raise
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)

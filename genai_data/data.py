@@ -6,21 +6,23 @@ Docs: https://genai-data.github.io/genai_data/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #0c295082
 from __future__ import annotations
-import warnings
+import json, os, re, unicodedata, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import (ConfigError, DataError, DatasetNotFoundError, GenaiDataError, atomic_write, check_in_range,
-                             check_value_range, convert_range, make_generator, VALUE_RANGES)
+from .core import (ConfigError, DataError, DatasetNotFoundError, GenaiDataError, atomic_dir, atomic_write,
+                             check_in_range, check_value_range, convert_range, make_generator, say_arg, VALUE_RANGES)
 
 # %% auto #0
-__all__ = ['FLOAT_RANGES', 'IMAGE_EXTENSIONS', 'TORCHVISION_DATASETS', 'check_model_labels', 'balanced_labels', 'one_hot_labels',
-           'ImageDataset', 'tensor_dataloader', 'resize_images', 'load_digits', 'load_image_folder',
-           'save_image_folder', 'to_float_range', 'read_npz', 'load_npz', 'load_torchvision', 'write_idx_mnist',
-           'ToyData', 'ring_of_gaussians', 'grid_of_gaussians', 'CleanReport', 'clean', 'channel_stats', 'standardize',
-           'stratified_split', 'imbalance_counts', 'make_imbalanced', 'plot_class_counts', 'save_splits', 'load_splits']
+__all__ = ['FLOAT_RANGES', 'MAX_IMAGE_SIZE', 'IMAGE_EXTENSIONS', 'CLASSES_FILE', 'TORCHVISION_DATASETS', 'check_model_labels',
+           'balanced_labels', 'one_hot_labels', 'check_class_names', 'ImageDataset', 'tensor_dataloader',
+           'check_image_size', 'resize_images', 'load_digits', 'SkippedFilesWarning', 'load_image_folder',
+           'safe_folder_name', 'save_image_folder', 'to_float_range', 'encode_labels', 'read_npz', 'load_npz',
+           'load_torchvision', 'write_idx_mnist', 'ToyData', 'ring_of_gaussians', 'grid_of_gaussians', 'CleanReport',
+           'clean', 'channel_stats', 'standardize', 'check_fractions', 'stratified_split', 'imbalance_counts',
+           'make_imbalanced', 'plot_class_counts', 'save_splits', 'load_splits']
 
 # %% ../nbs/01_data.ipynb #072c243a
 FLOAT_RANGES = ('[0,1]', '[-1,1]')
@@ -83,6 +85,25 @@ def one_hot_labels(y, # class labels (checked with check_model_labels), or one l
     oh = F.one_hot(check_model_labels(y, len(like), n_classes, like.device), n_classes).to(like.dtype)
     return oh[:, :, None, None].expand(-1, -1, *like.shape[-2:]) if planes else oh
 
+# %% ../nbs/01_data.ipynb #76a533c1
+def check_class_names(classes) -> list[str]:
+    "Class names as strings; a DataError naming each unsafe or ambiguous one (empty, '.', '..', separators, control characters, duplicates)."
+    names, bad = [str(c) for c in classes], []
+    for n in names:
+        if not n.strip(): bad.append(f"{n!r} is empty")
+        elif n.strip() in ('.', '..'): bad.append(f"{n!r} is a path component")
+        elif '/' in n or '\\' in n: bad.append(f"{n!r} holds a path separator")
+        elif any(unicodedata.category(ch)[0] == 'C' for ch in n): bad.append(f"{n!r} holds a control character")
+    if bad: raise DataError(f"unsafe class name(s): {'; '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}. "
+                            "Rename the classes (they become folder names on export)")
+    seen = {}
+    for n in names:
+        key = unicodedata.normalize('NFC', n).casefold().strip()
+        if key in seen: raise DataError(f"class names {seen[key]!r} and {n!r} are the same after normalisation (case, Unicode form, "
+                                        "spaces) and would share one folder; give them distinct names")
+        seen[key] = n
+    return names
+
 # %% ../nbs/01_data.ipynb #718e7d70
 class ImageDataset(torch.utils.data.Dataset):
     "Labelled images `(N, C, H, W)` float32 in a stated value range, with class names."
@@ -106,8 +127,7 @@ class ImageDataset(torch.utils.data.Dataset):
         check_in_range(x, value_range)
         y = _check_labels(labels, len(x))
         if classes is None: classes = [str(i) for i in range(int(y.max()) + 1 if len(y) else 0)]
-        classes = [str(c) for c in classes]
-        if len(set(classes)) != len(classes): raise DataError(f"class names must be unique, got {classes}")
+        classes = check_class_names(classes)
         _check_labels(y, len(x), len(classes))
         self.images, self.labels, self.classes, self.value_range = x, y, classes, value_range
 
@@ -185,11 +205,24 @@ def _dataloader(self:ImageDataset, batch_size:int=64, shuffle:bool=True, seed:in
 ImageDataset.dataloader = _dataloader
 
 # %% ../nbs/01_data.ipynb #f5f1f587
+MAX_IMAGE_SIZE = 2048
+
+def check_image_size(size, # a side length in pixels, or None
+                     arg:str='size', # how the user names it, for messages
+                    ) -> int|None:
+    "`size` as an int in 4..MAX_IMAGE_SIZE (or None); a ConfigError in the user's words otherwise."
+    if size is None: return None
+    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or not 4 <= size <= MAX_IMAGE_SIZE:
+        raise ConfigError(f"{say_arg(arg)} must be a whole number of pixels from 4 to {MAX_IMAGE_SIZE}, got {size!r}; "
+                          f"e.g. {say_arg(arg, 16, placeholder=True)}")
+    return int(size)
+
 def resize_images(x:torch.Tensor, # float images (N, C, H, W)
                   size:int, # new side length in pixels
                   value_range:str='[0,1]', # range of `x`, kept by clamping
                  ) -> torch.Tensor:
     "Resize a float batch to `size` x `size`: bilinear, antialiased when shrinking, clamped to its value range."
+    size = check_image_size(size)
     if x.shape[-2:] == (size, size): return x
     shrink = size < min(x.shape[-2:])
     lo, hi = VALUE_RANGES[value_range]
@@ -200,7 +233,7 @@ def load_digits(size:int=8, # image side in pixels (8 is the original; 16 or 32 
                ) -> ImageDataset:
     "scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), optionally resized."
     from sklearn.datasets import load_digits as _load
-    if not isinstance(size, (int, np.integer)) or size < 4: raise ConfigError(f"size must be an integer >= 4, got {size!r}")
+    size = check_image_size(size)
     d = _load()
     x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.
     x = resize_images(x, int(size))
@@ -211,16 +244,47 @@ def load_digits(size:int=8, # image side in pixels (8 is the original; 16 or 32 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 _GREY_MODES = ('1', 'L', 'LA', 'I', 'I;16', 'F')
 
+class SkippedFilesWarning(UserWarning):
+    "Unreadable files were left out, as asked (on_corrupt='skip')."
+
 def _read_image(path:Path):
-    "Open and fully decode one image with Pillow; raise DataError naming the file if it is unreadable."
+    "Open and fully decode one image with Pillow; raise DataError naming the file if it is unreadable or a decompression bomb."
     from PIL import Image, UnidentifiedImageError
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', Image.DecompressionBombWarning)     # over Pillow's pixel limit: refuse, never decode
+            with Image.open(path) as im:
+                im.load()
+                return im.copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(f"image {path} is too large to decode safely ({e}); remove it, or pass "
+                        f"{say_arg('on_corrupt', 'skip')} to leave it out") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(f"cannot read image {path}: {e}. Delete or replace the file, "
-                        "or pass on_corrupt='skip' to leave it out") from e
+                        f"or pass {say_arg('on_corrupt', 'skip')} to leave it out") from e
+
+# %% ../nbs/01_data.ipynb #2f37d85e
+CLASSES_FILE = 'classes.json'
+
+def _class_folders(root:Path) -> tuple[list[Path|None], list[str], bool]:
+    "Class folders (None for a class with no images), class names, and whether classes.json (from `save_image_folder`) gave them."
+    mapping = root / CLASSES_FILE
+    if mapping.is_file():
+        try: pairs = [(root / e['folder'] if e['folder'] else None, str(e['class'])) for e in json.loads(mapping.read_text(encoding='utf-8'))]
+        except (ValueError, KeyError, TypeError) as e:
+            raise DataError(f"{mapping} is not a valid class list ({e}); delete it to use the folder names as classes") from e
+        for d, _ in pairs:
+            if d is not None and (d.parent != root or not d.is_dir()):
+                raise DataError(f"{mapping} names folder {d.name!r}, which is not a folder of {root}")
+        dirs, names = [d for d, _ in pairs], [n for _, n in pairs]
+    else:
+        dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
+        names = [d.name for d in dirs]
+    if not dirs: raise DataError(f"{root} has no class sub-folders; put each class's images in root/<class name>/")
+    links = [d.name for d in dirs if d is not None and d.is_symlink()]
+    if links: raise DataError(f"class folder(s) {links} in {root} are symbolic links; genai_data does not follow links (a link to a "
+                              "parent folder would read images twice or forever). Copy the images into real folders")
+    return dirs, names, mapping.is_file()
 
 # %% ../nbs/01_data.ipynb #79b08644
 def load_image_folder(root:str|Path, # folder with one sub-folder of images per class
@@ -234,14 +298,15 @@ def load_image_folder(root:str|Path, # folder with one sub-folder of images per 
     root = Path(root)
     if not root.is_dir(): raise DatasetNotFoundError(f"image folder {root} does not exist; check the path")
     if on_corrupt not in ('raise', 'skip'): raise ConfigError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
+    size = check_image_size(size)
     if channels not in (None, 1, 3): raise ConfigError(f"channels must be 1, 3 or None, got {channels!r}")
-    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
-    if not class_dirs:
-        raise DataError(f"{root} has no class sub-folders; put each class's images in root/<class name>/")
+    class_dirs, names, listed = _class_folders(root)
     files = []
     for k, d in enumerate(class_dirs):
-        fs = sorted(f for f in d.rglob('*') if f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith('.'))
-        if not fs: raise DataError(f"class folder {d} holds no images ({', '.join(IMAGE_EXTENSIONS)}); add some or remove it")
+        if d is None: continue                                  # a class classes.json lists with no images
+        fs = sorted(Path(top) / f for top, _, fn in os.walk(d, followlinks=False) for f in fn
+                    if Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith('.'))
+        if not fs and not listed: raise DataError(f"class folder {d} holds no images ({', '.join(IMAGE_EXTENSIONS)}); add some or remove it")
         files += [(f, k) for f in fs]
     if progress:
         from tqdm.auto import tqdm
@@ -254,30 +319,51 @@ def load_image_folder(root:str|Path, # folder with one sub-folder of images per 
             if on_corrupt == 'raise': raise
             skipped.append(str(f))
     if skipped: warnings.warn(f"skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}"
-                              + (' ...' if len(skipped) > 5 else ''))
+                              + (' ...' if len(skipped) > 5 else ''), SkippedFilesWarning, stacklevel=2)
     for k in range(len(class_dirs)):
-        if k not in labels: raise DataError(f"class {class_dirs[k].name!r} has no readable images left")
+        if class_dirs[k] is not None and k not in labels: raise DataError(f"class {names[k]!r} has no readable images left")
     if channels is None: channels = 1 if all(im.mode in _GREY_MODES for im in images) else 3
     mode = 'L' if channels == 1 else 'RGB'
     images = [im.convert(mode) if im.mode != mode else im for im in images]
     if size is not None: images = [im.resize((size, size), Image.BICUBIC) if im.size != (size, size) else im for im in images]
     sizes = {im.size for im in images}
     if len(sizes) > 1:
-        raise DataError(f"images have {len(sizes)} different sizes (e.g. {sorted(sizes)[:2]}); pass size=N to resize them all")
+        raise DataError(f"images have {len(sizes)} different sizes (e.g. {sorted(sizes)[:2]}); pass {say_arg('size', 'N', placeholder=True)} to resize them all")
     arr = np.stack([np.asarray(im, dtype=np.uint8).reshape(im.size[1], im.size[0], channels) for im in images])
     x = convert_range(torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), 'uint8', '[0,1]')
-    return ImageDataset(x, torch.tensor(labels), classes=[d.name for d in class_dirs])
+    return ImageDataset(x, torch.tensor(labels), classes=names)
 
 # %% ../nbs/01_data.ipynb #c1d368b6
-def save_image_folder(ds:ImageDataset, root:str|Path, ext:str='png'):
-    "Write `ds` as an ImageFolder-style directory (one sub-folder per class); the inverse of `load_image_folder`."
+def safe_folder_name(name:str, # a class name (already checked by check_class_names)
+                    ) -> str:
+    "A portable folder name for a class: letters, digits, '-', '_' and '.' kept, everything else '_', no leading dot."
+    s = re.sub(r'[^0-9A-Za-z._-]+', '_', unicodedata.normalize('NFKD', name).encode('ascii', 'ignore').decode() or name)
+    s = s.lstrip('.').strip() or 'class'
+    return s[:100]
+
+def save_image_folder(ds:ImageDataset, # the dataset to write
+                      root:str|Path, # a new folder (or one this library wrote, with overwrite=True)
+                      ext:str='png', # image format
+                      overwrite:bool=False, # replace a folder this library wrote
+                     ) -> Path:
+    "Write `ds` atomically as an ImageFolder directory: a safe sub-folder per class with images; `classes.json` maps them back."
     from PIL import Image
-    root = Path(root); root.mkdir(parents=True, exist_ok=True)
+    folders, used = [], set()
+    for c in ds.classes:
+        f = safe_folder_name(c)
+        while f.casefold() in used: f = f"{f}_{len(used)}"
+        used.add(f.casefold()); folders.append(f)
     x = convert_range(ds.images, ds.value_range, 'uint8').permute(0, 2, 3, 1).numpy()
-    for i, (img, y) in enumerate(zip(x, ds.labels.tolist())):
-        d = root / ds.classes[y]; d.mkdir(exist_ok=True)
-        Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(d / f'{i:06d}.{ext}')
-    return root
+    present = set(ds.labels.tolist())
+    folders = [f if k in present else None for k, f in enumerate(folders)]   # ImageFolder readers refuse empty folders
+    with atomic_dir(root, overwrite=overwrite, kind='image folder', arg='root') as tmp:
+        for f in folders:
+            if f: (tmp / f).mkdir()
+        for i, (img, y) in enumerate(zip(x, ds.labels.tolist())):
+            Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(tmp / folders[y] / f'{i:06d}.{ext}')
+        with atomic_write(tmp / CLASSES_FILE, 'w', encoding='utf-8') as fh:
+            json.dump([{'folder': f, 'class': c} for f, c in zip(folders, ds.classes)], fh, indent=1, ensure_ascii=False)
+    return Path(root)
 
 # %% ../nbs/01_data.ipynb #87351bc8
 def _to_nchw(x:np.ndarray) -> np.ndarray:
@@ -304,6 +390,28 @@ def to_float_range(x, # images as an array or tensor
         x = x.to(torch.uint8)
     return convert_range(x, 'uint8', '[0,1]'), '[0,1]'
 
+def encode_labels(y, # labels: whole numbers (any, e.g. 1..10) or strings
+                  classes=None, # the class names, if known: then y must index them (ints) or name them (strings)
+                 ) -> tuple[np.ndarray, list[str]]:
+    "Labels as 0..K-1 with their class names: strings and numbers that do not run 0..K-1 are mapped, sorted, to classes."
+    y = np.asarray(y)
+    if y.ndim != 1: raise DataError(f"labels must have shape (N,), got {y.shape}")
+    if y.dtype.kind in 'US':
+        names = [str(c) for c in classes] if classes is not None else sorted({str(v) for v in y.tolist()})
+        index = {n: i for i, n in enumerate(names)}
+        unknown = sorted({str(v) for v in y.tolist()} - set(index))
+        if unknown: raise DataError(f"labels {unknown[:5]} are not among the classes {names[:10]}; list every class")
+        return np.array([index[str(v)] for v in y.tolist()], dtype=np.int64), names
+    if y.dtype.kind == 'f':
+        if not np.isfinite(y).all() or (y != np.round(y)).any():
+            raise DataError("labels must be whole numbers or class names; fractional or NaN labels cannot be classes")
+        y = y.astype(np.int64)
+    if y.dtype.kind not in 'iu': raise DataError(f"labels must be whole numbers or class names, got {y.dtype}")
+    if classes is not None: return y.astype(np.int64), [str(c) for c in classes]
+    values = np.unique(y)
+    if len(values) and (values[0] == 0 and values[-1] == len(values) - 1): return y.astype(np.int64), [str(v) for v in values]
+    return np.searchsorted(values, y).astype(np.int64), [str(v) for v in values]
+
 def read_npz(path:str|Path, # a .npz file holding `x` and `y`, optionally `classes` and `value_range`
              value_range:str|None=None, # range of a float `x` when the file does not say
             ) -> tuple[np.ndarray, np.ndarray, list|None, str]:
@@ -321,12 +429,13 @@ def read_npz(path:str|Path, # a .npz file holding `x` and `y`, optionally `class
     if x.dtype.kind not in 'uif': raise DataError(f"x in {path} must be numeric, got {x.dtype}")
     stated = str(arrays['value_range']) if 'value_range' in arrays else None
     if value_range and stated and value_range != stated:
-        raise DataError(f"{path} says its images are in {stated!r} but value_range={value_range!r} was passed")
+        raise DataError(f"{path} says its images are in {stated!r} but {say_arg('value_range', value_range)} was passed; drop it")
     rng = value_range or stated or ('uint8' if x.dtype == np.uint8 else None)
     if rng is None:
-        raise DataError(f"x in {path} is {x.dtype}; say its value range: value_range='[0,1]', '[-1,1]' or 'uint8'")
+        raise DataError(f"x in {path} is {x.dtype}; say its value range: {say_arg('value_range', '[0,1]')}, '[-1,1]' or 'uint8'")
     classes = [str(c) for c in arrays['classes']] if 'classes' in arrays else None
-    return x, arrays['y'], classes, check_value_range(rng)
+    y, classes = encode_labels(arrays['y'], classes)
+    return x, y, classes, check_value_range(rng)
 
 def load_npz(path:str|Path, # a .npz file holding `x` (images) and `y` (labels), optionally `classes`, `value_range`
              value_range:str|None=None, # range of a float `x` when the file does not say
@@ -359,10 +468,11 @@ def load_torchvision(name:str, # 'mnist', 'fashion-mnist' or 'cifar10'
     except RuntimeError as e:
         if 'not found' not in str(e).lower() and 'corrupted' not in str(e).lower(): raise
         raise DatasetNotFoundError(f"{cls_name} files not found under {root}: expected {layout.replace('ROOT', str(root))}. "
-                                   "Copy them there, or pass download=True (--download) on a machine with internet") from e
+                                   f"Copy them there, or pass {say_arg('download', True)} on a machine with internet") from e
     data = torch.as_tensor(np.asarray(tv.data))
     x = data[:, None] if data.ndim == 3 else data.permute(0, 3, 1, 2)
-    return ImageDataset(convert_range(x.contiguous(), 'uint8', '[0,1]'), torch.as_tensor(tv.targets), classes=tv.classes)
+    classes = [c.replace('/', ' or ') for c in tv.classes]          # Fashion-MNIST's 'T-shirt/top' would be a path
+    return ImageDataset(convert_range(x.contiguous(), 'uint8', '[0,1]'), torch.as_tensor(tv.targets), classes=classes)
 
 # %% ../nbs/01_data.ipynb #d9c7510b
 def write_idx_mnist(root:str|Path, images:np.ndarray, labels:np.ndarray, name:str='MNIST'):
@@ -508,16 +618,26 @@ def _part_sizes(n:int, fractions) -> list[int]:
             j = max(range(len(sizes)), key=lambda j: sizes[j]); sizes[j] -= 1; sizes[i] += 1
     return sizes
 
+def check_fractions(fractions, # one share per part
+                    n_parts:int|None=None, # how many parts there must be
+                   ) -> list[float]:
+    "The shares as floats: finite, positive, summing to 1 (and `n_parts` of them); a ConfigError in the user's words otherwise."
+    try: fractions = [float(f) for f in fractions]
+    except (TypeError, ValueError) as e: raise ConfigError(f"{say_arg('fractions')} must be numbers, got {fractions!r}") from e
+    if n_parts is not None and len(fractions) != n_parts: raise ConfigError(f"{len(fractions)} fractions for {n_parts} parts")
+    if not all(np.isfinite(f) and f > 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise ConfigError(f"{say_arg('fractions')} must be positive numbers that sum to 1, got {fractions}; e.g. 0.8 0.1 0.1")
+    return fractions
+
 def stratified_split(ds:ImageDataset, # the dataset to split
                      fractions=(0.8, 0.1, 0.1), # share of each part; must sum to 1
                      seed:int=0, # seed of the shuffle inside each class
                      names=('train', 'valid', 'test'), # part names
                     ) -> dict[str, ImageDataset]:
     "Split `ds` so every part holds about `fractions` of every class, and at least one sample of each."
-    fractions = [float(f) for f in fractions]
     if len(fractions) != len(names): raise ConfigError(f"{len(fractions)} fractions for {len(names)} part names {list(names)}")
-    if any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ConfigError(f"fractions must be positive and sum to 1, got {fractions}")
+    fractions = check_fractions(fractions)
+    if len(ds) == 0: raise DataError("the dataset is empty; there is nothing to split")
     counts = ds.class_counts().tolist()
     for c, n in enumerate(counts):
         if n < len(fractions):

@@ -195,6 +195,24 @@ def fid_from_features(real_features, fake_features) -> float:
     return FID().update(torch.as_tensor(real_features), True).update(torch.as_tensor(fake_features), False).compute()['fid']
 
 # %% ../nbs/08_metrics.ipynb #6ed68ce6
+def _features(f, what:str) -> torch.Tensor:
+    "Features as a float64 (N, d) tensor: finite and non-empty, or a DataError naming them."
+    f = torch.as_tensor(f).double()
+    if f.ndim != 2: raise DataError(f"{what} must have shape (N, d), got {tuple(f.shape)}")
+    if len(f) == 0: raise DataError(f"{what} are empty; there is nothing to compare")
+    if not torch.isfinite(f).all(): raise DataError(f"{what} contain NaN or inf; check the images and the feature extractor")
+    return f
+
+def _pair(real, fake):
+    x, y = _features(real, 'real features'), _features(fake, 'fake features')
+    if x.shape[1] != y.shape[1]: raise DataError(f"real features have {x.shape[1]} dimensions but fake ones {y.shape[1]}; "
+                                                 "extract both with the same feature extractor")
+    return x, y
+
+def _whole(v, name, lo=1):
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo: raise ConfigError(f"{name} must be a whole number >= {lo}, got {v!r}")
+    return int(v)
+
 def mmd2_poly(x:torch.Tensor, y:torch.Tensor, degree:int=3, gamma:float|None=None, coef:float=1.0) -> float:
     "Unbiased MMD^2 with the polynomial kernel (gamma x.y + coef)^degree, gamma = 1/d by default."
     x, y = torch.as_tensor(x).double(), torch.as_tensor(y).double()
@@ -205,7 +223,8 @@ def mmd2_poly(x:torch.Tensor, y:torch.Tensor, degree:int=3, gamma:float|None=Non
 
 def kid(real_features, fake_features, subsets:int=100, subset_size:int=1000, generator=None) -> dict:
     "Kernel Inception Distance: mean and std of unbiased polynomial MMD^2 over random subsets."
-    x, y = torch.as_tensor(real_features), torch.as_tensor(fake_features)
+    x, y = _pair(real_features, fake_features)
+    subsets, subset_size = _whole(subsets, 'subsets'), _whole(subset_size, 'subset_size', 2)
     n = min(len(x), len(y))
     if n < 2: raise DataError("KID needs at least 2 real and 2 fake samples")
     if subset_size > n:
@@ -219,8 +238,9 @@ def kid(real_features, fake_features, subsets:int=100, subset_size:int=1000, gen
 # %% ../nbs/08_metrics.ipynb #70be57aa
 def inception_score(logits:torch.Tensor, splits:int=1) -> tuple[float, float]:
     "exp(E_x KL(p(y|x) || p(y))) from classifier logits (N, K), mean and std over `splits` parts."
-    logits = torch.as_tensor(logits).double()
-    if logits.ndim != 2: raise DataError(f"logits must have shape (N, K), got {tuple(logits.shape)}")
+    logits = _features(logits, 'logits')
+    splits = _whole(splits, 'splits')
+    if splits > len(logits): raise ConfigError(f"splits={splits} is more than the {len(logits)} samples; use at most {len(logits)}")
     scores = []
     for part in logits.chunk(splits):
         logp = F.log_softmax(part, 1)
@@ -241,10 +261,23 @@ def _ssim_maps(x, y, data_range, k1=0.01, k2=0.03, sigma=1.5):
     cs = (2 * sxy + c2) / (sxx + syy + c2)
     return ((2 * mx * my + c1) / (mx ** 2 + my ** 2 + c1)) * cs, cs
 
+def _ssim_inputs(x, y, data_range, name):
+    "Two float64 batches of one shape, finite, whose values span no more than `data_range`."
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    if x.shape != y.shape or x.ndim != 4: raise DataError(f"{name} needs two batches of the same shape (N, C, H, W), got {tuple(x.shape)} and {tuple(y.shape)}")
+    if not data_range > 0: raise ConfigError(f"data_range must be > 0, got {data_range}")
+    x, y = x.double(), y.double()
+    if not (torch.isfinite(x).all() and torch.isfinite(y).all()): raise DataError(f"{name} got NaN or inf pixels; clean the images first")
+    lo, hi = min(x.min().item(), y.min().item()), max(x.max().item(), y.max().item())
+    if hi - lo > data_range * (1 + 1e-6):
+        raise DataError(f"{name} got pixel values spanning [{lo:g}, {hi:g}] but data_range={data_range:g}; pass data_range={hi - lo:.3g} "
+                        "(2 for images in [-1,1], 255 for uint8) or convert the images to [0,1]")
+    return x, y
+
 def ssim(x:torch.Tensor, y:torch.Tensor, data_range:float=1.0) -> torch.Tensor:
     "Mean SSIM per image pair (Gaussian 11x11 window, sigma 1.5, K1 0.01, K2 0.03); inputs (N, C, H, W)."
-    if x.shape != y.shape or x.ndim != 4: raise DataError(f"ssim needs two batches of the same shape (N, C, H, W), got {tuple(x.shape)} and {tuple(y.shape)}")
-    s, _ = _ssim_maps(x.double(), y.double(), data_range)
+    x, y = _ssim_inputs(x, y, data_range, 'ssim')
+    s, _ = _ssim_maps(x, y, data_range)
     return s.flatten(1).mean(1)
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -253,7 +286,8 @@ def ms_ssim(x:torch.Tensor, y:torch.Tensor, data_range:float=1.0, weights=MS_SSI
     "Multi-scale SSIM per image pair: contrast-structure at each scale, luminance at the coarsest (Wang et al. 2003)."
     need = SSIM_WINDOW * 2 ** (len(weights) - 1)
     if min(x.shape[-2:]) < need: raise DataError(f"MS-SSIM with {len(weights)} scales needs images of at least {need} pixels; use ssim for smaller ones")
-    x, y, vals = x.double(), y.double(), []
+    x, y = _ssim_inputs(x, y, data_range, 'ms_ssim')
+    vals = []
     for i, w in enumerate(weights):
         s, cs = _ssim_maps(x, y, data_range)
         vals.append((s if i == len(weights) - 1 else cs).flatten(1).mean(1).clamp_min(0) ** w)
@@ -267,7 +301,8 @@ def _kth_nn_radius(x, k):
 
 def prdc(real_features, fake_features, k:int=5) -> dict:
     "Precision, recall, density and coverage with k-nearest-neighbour balls (as the `prdc` package)."
-    x, y = torch.as_tensor(real_features).double(), torch.as_tensor(fake_features).double()
+    x, y = _pair(real_features, fake_features)
+    k = _whole(k, 'k')
     if len(x) <= k or len(y) <= k: raise DataError(f"need more than k={k} real and fake samples, got {len(x)} and {len(y)}")
     rr, rf = _kth_nn_radius(x, k), _kth_nn_radius(y, k)
     d = torch.cdist(x, y)                                          # (real, fake)
@@ -280,7 +315,9 @@ def prdc(real_features, fake_features, k:int=5) -> dict:
 # %% ../nbs/08_metrics.ipynb #1433c866
 def memorisation(train_features, synth_features, holdout_features, quantile:float=0.01) -> dict:
     "Nearest-training-sample distances of synthetic vs held-out real samples; near-copies flagged below the held-out quantile."
-    tr, sy, ho = (torch.as_tensor(t).double().flatten(1) for t in (train_features, synth_features, holdout_features))
+    tr, sy, ho = (_features(torch.as_tensor(t).flatten(1), what) for t, what in
+                  ((train_features, 'training features'), (synth_features, 'synthetic features'), (holdout_features, 'held-out features')))
+    if not 0 < quantile < 1: raise ConfigError(f"quantile must be in (0, 1), got {quantile}")
     d_syn, d_ho = knn(tr, 1, queries=sy)[0][:, 0], knn(tr, 1, queries=ho)[0][:, 0]
     thr = torch.quantile(d_ho, quantile).item()
     flagged = (d_syn < thr)
@@ -298,6 +335,15 @@ def utility(train_real, synthetic, test_real, # ImageDatasets with the same clas
     "Accuracy, balanced accuracy and per-class accuracy (mean and std over seeds) of a classifier trained on real, synthetic, and both."
     if train_real.classes != synthetic.classes or train_real.classes != test_real.classes:
         raise DataError("train, synthetic and test data must share the same classes")
+    for name, ds in (('synthetic', synthetic), ('test_real', test_real)):
+        if ds.shape != train_real.shape:
+            raise DataError(f"{name} images are {ds.shape} but the real training images {train_real.shape}; a classifier trained on one "
+                            f"size says nothing about the other. Resize them with resize_images to {train_real.shape[1:]}")
+        if ds.value_range != train_real.value_range:
+            raise DataError(f"{name} images are in {ds.value_range} but the real training images in {train_real.value_range}; "
+                            f"convert them with {name}.to_range({train_real.value_range!r})")
+    if len(synthetic) == 0: raise DataError("the synthetic dataset is empty; there is nothing to judge")
+    if not len(seeds): raise ConfigError("seeds is empty; give at least one seed, e.g. seeds=(0, 1, 2)")
     both = ImageDataset(torch.cat([train_real.images, synthetic.images]), torch.cat([train_real.labels, synthetic.labels]),
                         train_real.classes, train_real.value_range)
     k = train_real.n_classes

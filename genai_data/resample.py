@@ -70,11 +70,19 @@ def resolve_sampling_strategy(sampling_strategy, # a name, a float ratio, a {cla
 
 # %% ../nbs/03_resample.ipynb #708bdff8
 def _check_xy(X, y):
-    "Validate `X` (N, ...) and labels `y` (N,); return them as torch tensors plus a function that converts results back."
+    "Validate `X` (N, ...) and labels `y` (N,); return torch tensors, a function converting results back, and label names (or None)."
     is_np = not isinstance(X, torch.Tensor)
-    Xt = torch.from_numpy(np.ascontiguousarray(X)) if is_np else X
-    y_np = not isinstance(y, torch.Tensor)
-    yt = torch.from_numpy(np.asarray(y)) if y_np else y
+    try: Xt = torch.from_numpy(np.ascontiguousarray(X)) if is_np else X
+    except TypeError as e: raise DataError(f"X must be numeric samples (N, ...), got {np.asarray(X).dtype}") from e
+    y_np, names = not isinstance(y, torch.Tensor), None
+    if y_np:
+        ya = np.asarray(y)
+        if ya.dtype.kind in 'USO':                                   # class names: encode, resample, map back
+            try: names, codes = np.unique(ya, return_inverse=True)
+            except TypeError as e: raise DataError("y mixes numbers and strings; give every sample the same kind of label") from e
+            ya = codes.reshape(-1)
+        yt = torch.from_numpy(np.ascontiguousarray(ya))
+    else: yt = y
     if Xt.ndim < 1 or len(Xt) == 0: raise DataError("X is empty; there is nothing to resample")
     if yt.ndim != 1: raise DataError(f"y must be 1-D labels, got shape {tuple(yt.shape)}")
     if len(yt) != len(Xt): raise DataError(f"X has {len(Xt)} samples but y has {len(yt)} labels")
@@ -82,11 +90,21 @@ def _check_xy(X, y):
         raise DataError("X contains NaN or inf; remove those samples first (genai_data.data.clean)")
     def back(Xr, yr):
         Xr = Xr.cpu().numpy() if is_np else Xr
-        yr = yr.cpu().numpy() if y_np else yr.to(y.device)
+        yr = (names[yr.cpu().numpy()] if names is not None else yr.cpu().numpy()) if y_np else yr.to(y.device)
         return Xr, yr
-    return Xt, yt.to(Xt.device), back
+    return Xt, yt.to(Xt.device), back, names
 
 # %% ../nbs/03_resample.ipynb #54ef410d
+def _encode_strategy(strategy, y, names):
+    "A sampling_strategy written with class names (dict keys, or what a callable returns), in the encoded labels."
+    if names is None: return strategy
+    index = {v: i for i, v in enumerate(names.tolist())}
+    if callable(strategy): strategy = strategy(np.asarray(y))
+    if not isinstance(strategy, dict): return strategy
+    unknown = [k for k in strategy if k not in index]
+    if unknown: raise ConfigError(f"sampling_strategy names class(es) {unknown} that are not in y (classes: {list(index)})")
+    return {index[k]: n for k, n in strategy.items()}
+
 class _BaseSampler:
     _kind = 'over'
     def __init__(self, sampling_strategy='auto', random_state=None):
@@ -98,9 +116,11 @@ class _BaseSampler:
 
     def fit_resample(self, X, y):
         "Resample `X` (N, ...) and `y` (N,); returns the same kinds as given."
-        Xt, yt, back = _check_xy(X, y)
-        self.sampling_strategy_ = resolve_sampling_strategy(self.sampling_strategy, yt.cpu().numpy(), self._kind)
+        Xt, yt, back, names = _check_xy(X, y)
+        strategy = _encode_strategy(self.sampling_strategy, y, names)
+        self.sampling_strategy_ = resolve_sampling_strategy(strategy, yt.cpu().numpy(), self._kind)
         Xr, yr = self._fit_resample(Xt, yt)
+        if names is not None: self.sampling_strategy_ = {names[c].item(): n for c, n in self.sampling_strategy_.items()}
         return back(Xr, yr)
 
     def __repr__(self): return f"{type(self).__name__}(sampling_strategy={self.sampling_strategy!r}, random_state={self.random_state!r})"

@@ -22,7 +22,7 @@ def test_prepare_digits_end_to_end(tmp_path):
     r = run_cli('prepare', '--dataset', 'digits', '--out', out)
     assert r.returncode == 0, r.stderr
     assert '[4/4] writing' in r.stdout and 'done in' in r.stdout
-    assert sorted(p.name for p in out.iterdir()) == ['dataset.npz', 'samples.png', 'summary.json']
+    assert sorted(p.name for p in out.iterdir()) == ['.genai_data_output.json', 'dataset.npz', 'samples.png', 'summary.json']
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['n_images'] == 1797 and summary['image_shape'] == [1, 8, 8]
     n = {k: v['n'] for k, v in summary['splits'].items()}

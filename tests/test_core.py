@@ -90,7 +90,7 @@ def test_atomic_dir(tmp_path):
         with atomic_dir(out) as t: (t / 'a').write_text('x'); raise KeyboardInterrupt
     assert not out.exists() and os.listdir(tmp_path) == []
     with atomic_dir(out) as t: (t / 'a').write_text('1')
-    with pytest.raises(OutputExistsError, match='--force'):
+    with pytest.raises(OutputExistsError, match='overwrite=True'):
         with atomic_dir(out): pass
     with atomic_dir(out, overwrite=True) as t: (t / 'b').write_text('2')
-    assert sorted(os.listdir(out)) == ['b'] and os.listdir(tmp_path) == ['out']
+    assert sorted(os.listdir(out)) == ['.genai_data_output.json', 'b'] and os.listdir(tmp_path) == ['out']

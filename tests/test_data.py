@@ -30,7 +30,7 @@ def test_container_bad_inputs():
     with pytest.raises(DataError, match='floating point'): ImageDataset((x * 255).byte(), [0] * 4)
     with pytest.raises(DataError, match='C in'): ImageDataset(torch.rand(4, 2, 5, 5), [0] * 4)
     with pytest.raises(DataError, match='whole numbers'): ImageDataset(x, [0, 1.5, 2, 3])
-    with pytest.raises(DataError, match='unique'): ImageDataset(x, [0] * 4, classes=['a', 'a'])
+    with pytest.raises(DataError, match='same after normalisation'): ImageDataset(x, [0] * 4, classes=['a', 'a'])
     with pytest.raises(DataError, match="value_range='\\[-1,1\\]'"): ImageDataset(x * 2 - 1, [0] * 4)
 
 
@@ -64,7 +64,7 @@ def test_load_digits_matches_sklearn():
 def test_image_folder_roundtrip(image_folder):
     root, small = image_folder
     back = load_image_folder(root)
-    assert back.classes == ['0', '1', '2'] and back.shape == (1, 8, 8)
+    assert back.classes == small.classes and back.shape == (1, 8, 8)    # all 10 classes, via classes.json
     assert (back.images - small.images).abs().max() <= 0.5 / 255 + 1e-6
 
 
@@ -130,7 +130,7 @@ def test_torchvision_local_files(tmp_path, digits):
     assert m.shape == (1, 28, 28) and len(m) == 40 and m.n_classes == 10
     np.testing.assert_array_equal((m.images[:, 0] * 255).round().byte().numpy(), x)
     write_idx_mnist(tmp_path, x, digits.labels[:40].numpy(), name='FashionMNIST')
-    assert load_torchvision('fashion-mnist', tmp_path).classes[0] == 'T-shirt/top'
+    assert load_torchvision('fashion-mnist', tmp_path).classes[0] == 'T-shirt or top'     # '/' would be a path
 
 
 def test_torchvision_missing_files_say_where(tmp_path):
@@ -176,7 +176,8 @@ def test_clean_bad_calls(digits):
     with pytest.raises(DataError, match='out of range'): clean(x, y + 10, classes=digits.classes)
     with pytest.raises(DataError, match='shape'): clean(x.flatten(), y)
     with pytest.raises(DataError, match='no images are left'): clean(torch.full((2, 1, 3, 3), float('nan')), [0, 1])
-    with pytest.raises(DataError, match="value_range='uint8'"): clean(x * 255, y)
+    with pytest.raises(DataError, match="rescale them"): clean(x * 255, y)              # not whole numbers: not uint8 either
+    with pytest.raises(DataError, match="value_range='uint8'"): clean((x * 255).round(), y)
 
 
 # ---- normalisation, splits, imbalance ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import filecmp
 import importlib
 import inspect
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -89,3 +90,28 @@ def test_docs_processing_runs(project_copy):
     cache = project_copy / '_proc'
     produced = {p.name for p in cache.glob('*.ipynb')}
     assert {p.name for p in (ROOT / 'nbs').glob('*.ipynb')} <= produced, produced
+
+
+LESSONS = sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb'))
+
+
+def _cells(nb): return json.loads(nb.read_text())['cells']
+
+
+@pytest.mark.parametrize('nb', LESSONS, ids=lambda p: p.name)
+def test_lesson_demonstrates_every_public_function_and_class(nb):
+    "Each exported function or class is used in at least one non-exported code cell of its lesson (a demo or a check)."
+    cells = _cells(nb)
+    mod = next((m.group(1) for c in cells for m in [re.search(r'#\|\s*default_exp\s+(\S+)', ''.join(c['source']))] if m), None)
+    if mod is None: pytest.skip(f'{nb.name} exports no module')
+    module = importlib.import_module(f'genai_data.{mod}')
+    demos = '\n'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code' and not re.search(r'#\|\s*export', ''.join(c['source'])))
+    names = [n for n in module.__all__ if inspect.isfunction(getattr(module, n)) or inspect.isclass(getattr(module, n))]
+    missing = [n for n in names if not re.search(rf'\b{re.escape(n)}\b', demos)]
+    assert not missing, f'{nb.name} defines {missing} but never demonstrates them'
+
+
+@pytest.mark.parametrize('nb', LESSONS, ids=lambda p: p.name)
+def test_lesson_ends_with_summary_and_exercises(nb):
+    heads = [l.strip() for c in _cells(nb) if c['cell_type'] == 'markdown' for l in ''.join(c['source']).splitlines() if l.startswith('## ')]
+    assert heads[-2:] == ['## Summary', '## Exercises'], f'{nb.name} must end with ## Summary and ## Exercises (its last headings: {heads[-2:]})'
