@@ -13,12 +13,13 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 from .core import ConfigError, DataError, draw_noise
 from .data import balanced_labels, check_model_labels, one_hot_labels
+from .augment import DiffAugment
 from .learner import Step, linear_decay
 
 # %% auto #0
 __all__ = ['GAN_LOSSES', 'TOY_METHODS', 'TOY_SCHEDULES', 'gan_d_loss', 'gan_g_loss', 'gradient_penalty', 'r1_penalty', 'frozen',
            'GANStep', 'MLPGenerator', 'MLPDiscriminator', 'DCGANGenerator', 'DCGANDiscriminator', 'ACGANStep',
-           'mode_coverage', 'toy_gan']
+           'mode_coverage', 'toy_gan', 'image_gan']
 
 # %% ../nbs/06_gan.ipynb #cf0230e6
 GAN_LOSSES = ('ns', 'saturating', 'hinge', 'wgan-gp')
@@ -321,3 +322,21 @@ def toy_gan(method:str, # 'vanilla', 'wgan-gp', 'pacgan' or 'r1' (vanilla with t
     betas = (0.5, 0.9) if wgan else (0.5, 0.999)
     sched = (({'D': linear_decay(), 'G': linear_decay(every=step.n_critic)} if schedule == 'anneal' else None) if named else schedule)
     return {'models': {'G': G, 'D': D}, 'step': step, 'opt_func': lambda p: torch.optim.Adam(p, lr, betas=betas), 'sched_func': sched}
+
+# %% ../nbs/06_gan.ipynb #8f8f8097
+def image_gan(image_shape=(1, 16, 16), # (C, H, W) of the images, in [-1, 1]
+              n_classes:int|None=10, # conditional on class labels (None: unconditional)
+              latent_dim:int=64, width:int=64,
+              diffaugment:str|None=None, # DiffAugment policy, e.g. 'translation,cutout'; None (the default, see below): off
+              conditioning:str='projection', spectral_norm:bool=True,
+              r1_weight:float=0., lr:float=2e-4,
+              ema:float|None=0.999, # EMA decay of G's weights (None: off)
+              anneal:bool=False, # learning rate falling linearly to 0
+             ) -> dict:
+    "Learner keyword arguments (models, step, opt_func, ema, sched_func) for a DCGAN on images: hinge loss, projection D with SN."
+    G = DCGANGenerator(latent_dim, image_shape, width, n_classes)
+    D = DCGANDiscriminator(image_shape, width, n_classes, conditioning=conditioning, spectral_norm=spectral_norm)
+    step = GANStep(latent_dim, loss='hinge', conditional=bool(n_classes), r1_weight=r1_weight,
+                   augment=DiffAugment(diffaugment, cutout_ratio=0.25) if diffaugment else None)
+    return {'models': {'G': G, 'D': D}, 'step': step, 'opt_func': lambda p: torch.optim.Adam(p, lr, betas=(0.0, 0.9)),
+            'ema': {'G': ema} if ema else None, 'sched_func': linear_decay() if anneal else None}

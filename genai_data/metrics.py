@@ -21,8 +21,9 @@ from .learner import Learner
 
 # %% auto #0
 __all__ = ['STATS_FORMAT', 'INCEPTION_ENV', 'INCEPTION_FILE', 'SSIM_WINDOW', 'MS_SSIM_WEIGHTS', 'sqrtm_psd', 'frechet_distance',
-           'GaussianStats', 'InceptionFeatures', 'SmallCNN', 'DomainFeatures', 'FID', 'fid_from_features', 'mmd2_poly',
-           'kid', 'inception_score', 'ssim', 'ms_ssim', 'prdc', 'memorisation', 'utility']
+           'GaussianStats', 'InceptionFeatures', 'SmallCNN', 'train_judge', 'DomainFeatures', 'FID',
+           'fid_from_features', 'mmd2_poly', 'kid', 'inception_score', 'ssim', 'ms_ssim', 'prdc', 'memorisation',
+           'utility', 'per_class_quality', 'quality_table']
 
 # %% ../nbs/08_metrics.ipynb #a168f4e2
 def sqrtm_psd(a:torch.Tensor) -> torch.Tensor:
@@ -138,6 +139,17 @@ class SmallCNN(nn.Module):
         self.head = nn.Linear(feature_dim, n_classes)
     def features(self, x): return self.body(x)
     def forward(self, x): return self.head(self.body(x))
+
+# %% ../nbs/08_metrics.ipynb #1a96a8a5
+def train_judge(ds:ImageDataset, # real labelled images (any range; trained on in [0,1])
+                epochs:int=15, seed:int=0, batch_size:int=64, lr:float=3e-3, device=None) -> SmallCNN:
+    "The course's judge classifier: a SmallCNN trained on `ds` with AdamW; returned in eval mode."
+    ds = ds.to_range('[0,1]')
+    seed_everything(seed)
+    judge = SmallCNN(ds.n_classes, channels=ds.shape[0])
+    Learner(judge, ds.dataloader(batch_size, seed=seed), device=device, progress=False,
+            opt_func=lambda p: torch.optim.AdamW(p, lr, weight_decay=1e-4)).fit(epochs)
+    return judge.eval()
 
 # %% ../nbs/08_metrics.ipynb #fc6ed860
 class DomainFeatures(nn.Module):
@@ -365,3 +377,55 @@ def utility(train_real, synthetic, test_real, # ImageDatasets with the same clas
                      'balanced_acc_std': float(np.std(baccs)), 'per_class': pers.mean(0).tolist()}
     out['augmentation_gain'] = out['real+synthetic']['balanced_acc'] - out['real']['balanced_acc']
     return out
+
+# %% ../nbs/08_metrics.ipynb #c029d52d
+def _class_features(ds, extractor, batch_size=512):
+    x = ds.to_range('[0,1]').images
+    with torch.no_grad(): return torch.cat([extractor(x[i:i + batch_size]).double().cpu() for i in range(0, len(x), batch_size)])
+
+def _spread(a, b, generator):
+    "Mean nearest-other-neighbour distance of b over that of a, on equal-size random subsets."
+    n = min(len(a), len(b))
+    a, b = (t[torch.randperm(len(t), generator=generator)[:n]] for t in (a, b))
+    return (knn(b, 1)[0].mean() / knn(a, 1)[0].mean()).item()
+
+def per_class_quality(real:ImageDataset, # real images of every class (held out from the generator when possible)
+                      synthetic:ImageDataset, # generated images, labelled with the class each was asked for
+                      extractor:nn.Module, # images in [0,1] -> features, e.g. DomainFeatures(judge)
+                      judge:nn.Module|None=None, # a classifier, for the intended-class rate
+                      train:ImageDataset|None=None, # the generator's training images, for the near-copy rate
+                      k:int=5, # neighbours for precision, recall, density and coverage
+                      collapse_spread:float=0.5, # flag a class whose spread ratio is below this ...
+                      min_recall:float=0.2, # ... or whose recall is below this
+                      seed:int=0, # for the equal-size subsets of the spread ratio
+                     ) -> dict:
+    "Per class: precision, recall, density, coverage, spread ratio, intended-class and near-copy rates; collapsed classes flagged."
+    if real.classes != synthetic.classes: raise DataError("real and synthetic data must share the same classes")
+    if real.shape != synthetic.shape: raise DataError(f"real images are {real.shape} but synthetic ones {synthetic.shape}; resize one of them")
+    fr, fs = _class_features(real, extractor), _class_features(synthetic, extractor)
+    ft = _class_features(train, extractor) if train is not None else None
+    g, out = torch.Generator().manual_seed(seed), {}
+    for c, name in enumerate(real.classes):
+        a, b = fr[real.labels == c], fs[synthetic.labels == c]
+        if len(a) <= k or len(b) <= k: raise DataError(f"class {name!r} has {len(a)} real and {len(b)} synthetic samples; "
+                                                      f"per-class quality needs more than k={k} of each")
+        q = {**prdc(a, b, k), 'spread': _spread(a, b, g)}
+        if judge is not None:
+            x = synthetic.to_range('[0,1]').images[synthetic.labels == c]
+            with torch.no_grad(): q['intended'] = (judge(x.to(next(judge.parameters()).device)).argmax(1).cpu() == c).double().mean().item()
+        if ft is not None: q['near_copies'] = memorisation(ft[train.labels == c], b, a)['flagged_share']
+        out[name] = q
+    mean = {key: float(np.mean([q[key] for q in out.values()])) for key in next(iter(out.values()))}
+    return {'classes': out, 'mean': mean, 'collapsed': [n for n, q in out.items() if q['spread'] < collapse_spread or q['recall'] < min_recall],
+            'features': getattr(extractor, 'name', type(extractor).__name__)}
+
+# %% ../nbs/08_metrics.ipynb #e1390784
+def quality_table(q:dict, # what per_class_quality returned
+                  keys=('precision', 'recall', 'density', 'coverage', 'spread', 'intended', 'near_copies')) -> str:
+    "The per-class quality as a text table, one row per class and one for the mean; collapsed classes marked."
+    keys = [k for k in keys if k in q['mean']]
+    rows = [f"{'class':>8} | " + ' | '.join(f'{k:>11}' for k in keys)]
+    for name, v in [*q['classes'].items(), ('mean', q['mean'])]:
+        flag = '  << collapsed' if name in q['collapsed'] else ''
+        rows.append(f"{name[:8]:>8} | " + ' | '.join(f'{v[k]:11.3f}' for k in keys) + flag)
+    return '\n'.join(rows)

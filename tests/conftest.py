@@ -1,5 +1,10 @@
+import os
 import pytest
 import torch
+
+if os.environ.get('PYTEST_XDIST_WORKER'):    # one thread per worker: several torch processes on 2 cores oversubscribe them badly
+    os.environ.setdefault('OMP_NUM_THREADS', '1')   # and for the notebooks and helpers the tests start
+    torch.set_num_threads(1)
 from genai_data.data import load_digits
 
 

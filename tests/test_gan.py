@@ -7,7 +7,7 @@ import torch.nn as nn
 from genai_data.core import ConfigError, DataError, atomic_write, make_generator, seed_everything
 from genai_data.data import grid_of_gaussians, tensor_dataloader
 from genai_data.gan import (ACGANStep, DCGANDiscriminator, DCGANGenerator, GANStep, MLPDiscriminator, MLPGenerator, TOY_METHODS,
-                            TOY_SCHEDULES, gan_d_loss, gan_g_loss, gradient_penalty, mode_coverage, r1_penalty, toy_gan)
+                            TOY_SCHEDULES, gan_d_loss, gan_g_loss, gradient_penalty, image_gan, mode_coverage, r1_penalty, toy_gan)
 from genai_data.learner import Learner
 
 
@@ -285,3 +285,15 @@ def test_mode_coverage():
     assert r['modes'] == 3 and r['high_quality'] == 1.0
     r = mode_coverage(torch.zeros(100, 2) + 1.0, d.modes, d.std)     # halfway between modes: low quality
     assert r['high_quality'] == 0.0 and r['modes'] == 0
+
+
+def test_image_gan_recipe_trains_and_leaves_diffaugment_off_by_default():
+    kw = image_gan((1, 16, 16), n_classes=4, width=8, latent_dim=8)
+    assert kw['step'].augment(torch.full((2, 1, 16, 16), 0.3)).eq(0.3).all()          # identity: no DiffAugment unless asked
+    assert kw['ema'] == {'G': 0.999} and kw['sched_func'] is None and kw['models']['D'].mode == 'projection'
+    x, y = torch.rand(32, 1, 16, 16) * 2 - 1, torch.arange(32) % 4
+    learn = Learner(train_dl=[(x, y)] * 4, progress=False, **kw)
+    h = learn.fit(2)
+    assert {'train_loss_D', 'train_loss_G'} <= set(h[-1]) and learn.eval_model('G').sample(4, y=1).shape == (4, 1, 16, 16)
+    da = image_gan(width=8, diffaugment='translation,cutout', anneal=True, ema=None)
+    assert type(da['step'].augment).__name__ == 'DiffAugment' and da['ema'] is None and da['sched_func'] is not None

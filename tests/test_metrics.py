@@ -160,3 +160,25 @@ def test_utility_compares_like_with_like():
     assert utility(small, noise, sp['test'], seeds=(0,), epochs=10)['synthetic']['acc'] < 0.3    # noise teaches nothing
     other = ImageDataset(small.images, small.labels, [f'c{i}' for i in range(10)])
     with pytest.raises(DataError, match='same classes'): utility(small, other, sp['test'])
+
+
+def test_per_class_quality_flags_collapse_and_ignored_labels():
+    from genai_data.metrics import per_class_quality, quality_table, train_judge
+    sp = stratified_split(load_digits(16), seed=0)
+    judge = train_judge(sp['train'], epochs=8)
+    feat = DomainFeatures(judge)
+    gen = torch.Generator().manual_seed(0)
+    good = sp['test']
+    proto = torch.stack([good.images[good.labels == c][0] for c in range(10)])
+    collapsed = ImageDataset((proto[good.labels] + 0.01 * torch.randn(good.images.shape, generator=gen)).clamp(0, 1), good.labels, good.classes)
+    shuffled = ImageDataset(good.images, good.labels[torch.randperm(len(good), generator=gen)], good.classes)
+    q_good, q_col, q_shuf = (per_class_quality(sp['valid'], s, feat, judge, train=sp['train']) for s in (good, collapsed, shuffled))
+    assert q_good['collapsed'] == [] and len(q_col['collapsed']) == 10
+    assert q_col['mean']['spread'] < 0.2 < 0.7 < q_good['mean']['spread'] and q_col['mean']['recall'] < 0.1 < 0.8 < q_good['mean']['recall']
+    assert q_shuf['mean']['intended'] < 0.3 < 0.9 < q_good['mean']['intended'] and q_shuf['mean']['precision'] < 0.3
+    copies = ImageDataset(sp['train'].images[:180], sp['train'].labels[:180], good.classes)
+    assert per_class_quality(sp['valid'], copies, feat, train=sp['train'])['mean']['near_copies'] > 0.9 > 0.1 > q_good['mean']['near_copies']
+    table = quality_table(q_col)
+    assert table.count('collapsed') == 10 and 'mean' in table and 'intended' not in quality_table(per_class_quality(sp['valid'], good, feat))
+    with pytest.raises(DataError, match='same classes'): per_class_quality(sp['valid'], ImageDataset(good.images, good.labels, [f'c{i}' for i in range(10)]), feat)
+    with pytest.raises(DataError, match="class '0' has"): per_class_quality(sp['valid'], good[good.labels != 0], feat)
