@@ -1,4 +1,4 @@
-"""The practitioner's entry point: prepare a labelled image dataset (and, in later lessons, augment, resample, synthesise and report) from the shell.
+"""The practitioner's entry point: prepare a labelled image dataset, then balance or enlarge it with a generator, gated by evidence, exported with provenance and a report, from the shell.
 
 Docs: https://genai-data.github.io/genai_data/cli.html.md"""
 
@@ -13,10 +13,14 @@ import genai_data
 from .core import (ConfigError, GenaiDataError, DatasetNotFoundError, arg_words, atomic_dir, atomic_write, check_output_dir,
                              check_seed, save_figure, say_arg, show_images)
 from .data import (FLOAT_RANGES, TORCHVISION_DATASETS, ImageDataset, check_fractions, check_image_size, clean, load_digits,
-                             load_image_folder, load_torchvision, read_npz, resize_images, save_splits, stratified_split)
+                             load_image_folder, load_splits, load_torchvision, imbalance_counts, make_imbalanced, read_npz,
+                             resize_images, save_splits, stratified_split)
+from .core import DataError
+from .synth import GENERATIVE, check_method, synthesize_dataset, verify_dataset
 
 # %% auto #0
-__all__ = ['load_source', 'write_prepared', 'prepare', 'main']
+__all__ = ['load_source', 'write_prepared', 'prepare', 'load_for_run', 'parse_sampling_strategy', 'summary_lines',
+           'run_synthesis', 'verify_command', 'main']
 
 # %% ../nbs/11_cli.ipynb #c36ed80e
 def load_source(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a folder, or an .npz file
@@ -119,6 +123,107 @@ def prepare(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a fold
          + f" images of shape {ds.shape}, {ds.n_classes} classes")
     return summary
 
+# %% ../nbs/11_cli.ipynb #cef1fedd
+def _is_prepared(path) -> bool: return Path(path).is_dir() and (Path(path) / 'dataset.npz').is_file() and (Path(path) / 'summary.json').is_file()
+
+def load_for_run(dataset:str, # what `prepare` takes, or a folder `prepare` wrote
+                 size:int|None=None, # resize to size x size (default: 16 for the digits)
+                 fractions=(0.6, 0.2, 0.2), # train / held-out / test shares (ignored for a prepared folder)
+                 seed:int=0, # split and long-tail seed
+                 long_tail:float|None=None, # make the training part long-tailed with this majority:minority ratio
+                 root:str|Path='data', download:bool=False, on_corrupt:str='raise', input_range:str|None=None,
+                 progress:bool=True) -> tuple[dict, dict]:
+    "Train / valid / test splits in [0,1] for `run` (valid is the gate's held-out set), and a description of the source."
+    if _is_prepared(dataset):
+        splits, desc = load_splits(Path(dataset) / 'dataset.npz'), f"prepared dataset {dataset}"
+        if size and splits['train'].shape[1:] != (size, size):
+            splits = {k: ImageDataset(resize_images(v.images, size, v.value_range), v.labels, v.classes, v.value_range) for k, v in splits.items()}
+    else:
+        size = size or (16 if str(dataset).lower() == 'digits' else None)
+        raw, desc = load_source(dataset, size=check_image_size(size), root=root, download=download, input_range=input_range,
+                                on_corrupt=on_corrupt, progress=progress)
+        ds, _ = clean(**raw)
+        if size and ds.shape[1:] != (size, size): ds = ImageDataset(resize_images(ds.images, size, ds.value_range), ds.labels, ds.classes, ds.value_range)
+        splits = stratified_split(ds, check_fractions(fractions, 3), seed=check_seed(seed))
+    splits = {k: v.to_range('[0,1]') for k, v in splits.items()}
+    if 'valid' not in splits or len(splits['valid']) == 0:
+        raise DataError(f"{dataset} has no held-out (valid) images for the gate; prepare it with a valid share, e.g. {say_arg('fractions')} 0.6 0.2 0.2")
+    if long_tail is not None:
+        if isinstance(long_tail, bool) or not isinstance(long_tail, (int, float)) or not long_tail > 1:
+            raise ConfigError(f"{say_arg('long_tail')} must be a ratio > 1 (e.g. 20 for 20:1), got {long_tail!r}")
+        tr = splits['train']
+        splits['train'] = make_imbalanced(tr, imbalance_counts(tr.n_classes, int(tr.class_counts().min()), long_tail), seed=seed)
+        desc += f", training part long-tailed {long_tail:g}:1"
+    return splits, {'description': desc, 'dataset_arg': str(dataset), 'seed': seed, 'long_tail': long_tail}
+
+# %% ../nbs/11_cli.ipynb #3209719e
+def parse_sampling_strategy(text:str, # 'auto', 'not majority', 'minority', 'all', or 'CLASS=N,CLASS=N'
+                            classes:list[str]):
+    "A sampling_strategy from the command line: a name, or target counts per class name mapped to class indices."
+    if '=' not in text: return text
+    out = {}
+    for part in text.split(','):
+        name, _, n = part.partition('=')
+        name = name.strip()
+        if name not in classes: raise ConfigError(f"unknown class {name!r} in {say_arg('sampling_strategy')} {text!r}; classes are {classes}")
+        try: out[classes.index(name)] = int(n)
+        except ValueError: raise ConfigError(f"{say_arg('sampling_strategy')} {text!r}: the count for class {name!r} must be a whole number, got {n!r}") from None
+    return out
+
+# %% ../nbs/11_cli.ipynb #adaaba8f
+def summary_lines(report:dict) -> list[str]:
+    "The one-screen summary `run` prints at the end: verdict, per-metric gains with intervals, counts, where things are."
+    d, g = report['decision'], report['gate']
+    lines = [f"{'ACCEPTED' if d['accepted'] else 'REJECTED'} ({report['generator']['method']}): {d['advice']}"]
+    lines += [f"  reason: {r}" for r in d['reasons']]
+    for name, label in (('vs_real', 'vs real alone'), ('vs_baseline', 'vs random over-sampling + augmentation')):
+        lines.append(f"  {label}:")
+        lines += [f"    {m:<13} {c['gain']:+.3f}  95% interval [{c['lo']:+.3f}, {c['hi']:+.3f}]  {c['verdict']}" for m, c in g['comparisons'][name].items()]
+    lines.append(f"  classifier balanced accuracy: " + ', '.join(f"{a} {v['balanced_acc']['mean']:.3f} ± {v['balanced_acc']['std']:.3f}" for a, v in g['arms'].items())
+                 + f" ({len(g['seeds'])} seeds, {g['n_held_out']} held-out images)")
+    lines.append(f"  images added: {sum(report['counts']['added'].values())}; per class after: {list(report['counts']['after'].values())}")
+    lines.append("  seconds: " + ', '.join(f"{k} {v:.1f}" for k, v in report['seconds'].items()))
+    return lines
+
+def run_synthesis(dataset:str, # what `prepare` takes ('digits', a folder, an .npz, ...) or a folder `prepare` wrote
+                  out:str|Path, # the export folder
+                  generator:str='cvae', # 'cvae', 'cgan', 'flow', 'latent-smote' or 'auto'
+                  size:int|None=None, long_tail:float|None=None, fractions=(0.6, 0.2, 0.2), seed:int=0,
+                  sampling_strategy:str='auto', enlarge:float|None=None, epochs:int|None=None, filter:bool=False,
+                  gate_seeds:int=3, judge_epochs:int=15, accept_anyway:bool=False, force:bool=False, resume:bool=False,
+                  device=None, root:str|Path='data', download:bool=False, on_corrupt:str='raise', input_range:str|None=None,
+                  quiet:bool=False) -> dict:
+    "`genai-data run`: prepare, train a generator, synthesise, filter, judge, gate, export and report; returns the report."
+    t0 = time.perf_counter()
+    if not isinstance(gate_seeds, int) or gate_seeds < 1: raise ConfigError(f"{say_arg('gate_seeds')} must be a whole number >= 1, got {gate_seeds!r}")
+    if generator != 'auto': check_method(generator, GENERATIVE)
+    sources = [dataset] if Path(dataset).exists() else []
+    check_output_dir(out, force, sources, 'out', 'force')
+    _say(quiet, f"[1/3] loading {dataset}")
+    splits, source = load_for_run(dataset, size, fractions, seed, long_tail, root, download, on_corrupt, input_range, progress=not quiet)
+    train, held = splits['train'], splits['valid']
+    _say(quiet, f"      {source['description']}: train {train.class_counts().tolist()}, held-out {len(held)}")
+    _say(quiet, f"[2/3] {generator}: train, synthesise{', filter' if filter else ''}, judge and gate ({gate_seeds} seeds)")
+    report = synthesize_dataset(train, held, out, generator, parse_sampling_strategy(sampling_strategy, train.classes), enlarge, epochs, seed,
+                                filter, tuple(range(gate_seeds)), judge_epochs, accept_anyway, force, resume, device,
+                                source={**source, 'load_seconds': time.perf_counter() - t0}, sources=sources, quiet=quiet)
+    _say(quiet, "[3/3] done in " f"{time.perf_counter() - t0:.1f}s: {out}/report.html")
+    if not quiet: print('\n'.join(summary_lines(report)), flush=True)
+    return report
+
+# %% ../nbs/11_cli.ipynb #a7c800fa
+def verify_command(folder:str|Path, quiet:bool=False) -> bool:
+    "`genai-data verify DIR`: re-hash an export against its manifest; print what differs; True when everything matches."
+    r = verify_dataset(folder)
+    if r['ok']: _say(quiet, f"ok: all {r['checked']} files in {folder} match manifest.json")
+    else:
+        for key in ('missing', 'changed', 'unexpected'):
+            for f in r[key][:20]: print(f"{key}: {f}", file=sys.stderr)
+            if len(r[key]) > 20: print(f"{key}: ... and {len(r[key]) - 20} more", file=sys.stderr)
+        print(f"genai-data verify: {folder} does NOT match its manifest: {len(r['missing'])} missing, {len(r['changed'])} changed, "
+              f"{len(r['unexpected'])} unexpected file(s)", file=sys.stderr)
+    return r['ok']
+
 # %% ../nbs/11_cli.ipynb #fa0ff016
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='genai-data', description='Generative AI: the future of datasets. '
@@ -143,12 +248,47 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument('--skip-corrupt', action='store_true', help='leave out unreadable image files instead of stopping')
     pp.add_argument('--force', action='store_true', help='replace an existing --out folder that genai-data wrote, once the new one is complete')
     pp.add_argument('--quiet', action='store_true', help='print nothing')
+    rp = sub.add_parser('run', help='balance or enlarge a dataset with a generator; gate, export and report',
+                        description='Train a class-conditional generator on the training part of --dataset, synthesise the '
+                        'missing images of each class, judge them per class, test whether they help a classifier on held-out '
+                        'real images (against real data alone and against random over-sampling + augmentation), and export '
+                        'them with manifest.json and report.html to --out.')
+    rp.add_argument('--dataset', required=True, help="what prepare takes ('digits', an image folder, an .npz, a torchvision name) or a folder prepare wrote")
+    rp.add_argument('--out', required=True, help='output folder: a new one, or one genai-data wrote (with --force)')
+    rp.add_argument('--generator', default='cvae', choices=[*GENERATIVE, 'auto'], help="generator family (default cvae); auto: "
+                    "train the cheap candidates and keep the one the gate scores best")
+    rp.add_argument('--long-tail', type=float, default=None, metavar='RATIO', help='make the training part long-tailed, e.g. 20 for 20:1 (to try the tool)')
+    rp.add_argument('--sampling-strategy', default='auto', help="'auto' (balance to the majority), 'minority', 'all', or CLASS=N,CLASS=N target counts")
+    rp.add_argument('--enlarge', type=float, default=None, metavar='K', help='instead of balancing, grow every class to K times its size')
+    rp.add_argument('--size', type=int, default=None, help='resize images to SIZE x SIZE (default 16 for digits; the generators need 16 or 32)')
+    rp.add_argument('--fractions', type=float, nargs=3, default=(0.6, 0.2, 0.2), metavar=('TRAIN', 'HELDOUT', 'TEST'))
+    rp.add_argument('--seed', type=int, default=0, help='seed of the split, the long tail, the generator and the samples')
+    rp.add_argument('--epochs', type=int, default=None, help='generator training epochs (default: the family\'s recipe)')
+    rp.add_argument('--filter', action='store_true', help='draw twice the need and drop wrong-class and near-copy samples')
+    rp.add_argument('--gate-seeds', type=int, default=3, help='classifiers per training set in the gate (default 3)')
+    rp.add_argument('--judge-epochs', type=int, default=15, help='epochs of each gate classifier (default 15)')
+    rp.add_argument('--accept-anyway', action='store_true', help='export rejected synthetic data as if accepted (the report still says why not)')
+    rp.add_argument('--resume', action='store_true', help='continue an interrupted run with the same settings from its last checkpoint')
+    rp.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
+    rp.add_argument('--root', default='data', help='folder with torchvision datasets (default ./data)')
+    rp.add_argument('--skip-corrupt', action='store_true', help='leave out unreadable image files instead of stopping')
+    rp.add_argument('--force', action='store_true', help='replace an existing --out folder that genai-data wrote, once the new one is complete')
+    rp.add_argument('--quiet', action='store_true', help='print nothing')
+    vp = sub.add_parser('verify', help='re-hash an exported dataset against its manifest.json',
+                        description='Check every file listed in DIR/manifest.json against its SHA-256; exit 1 if any is missing, changed or unexpected.')
+    vp.add_argument('dir', help='a folder written by genai-data run')
+    vp.add_argument('--quiet', action='store_true', help='print nothing when everything matches')
     return p
 
 _WORDS = {'prepare': {'dataset': '--dataset', 'out': '--out', 'size': '--size', 'fractions': '--fractions', 'seed': '--seed',
                       'output_range': '--value-range', 'value_range': '--input-range', 'input_range': '--input-range',
                       'on_corrupt': {'skip': '--skip-corrupt'}, 'overwrite': '--force', 'force': '--force', 'root': '--root',
-                      'download': '--download'}}
+                      'download': '--download'},
+          'run': {'dataset': '--dataset', 'out': '--out', 'size': '--size', 'fractions': '--fractions', 'seed': '--seed',
+                  'method': '--generator', 'long_tail': '--long-tail', 'sampling_strategy': '--sampling-strategy', 'enlarge': '--enlarge',
+                  'epochs': '--epochs', 'gate_seeds': '--gate-seeds', 'seeds': '--gate-seeds', 'resume': '--resume', 'overwrite': '--force',
+                  'force': '--force', 'root': '--root', 'on_corrupt': {'skip': '--skip-corrupt'}, 'random_state': '--seed'},
+          'verify': {}}
 
 def _one_line_warnings(command):
     "A `warnings.showwarning` that prints `genai-data COMMAND: warning: message` instead of a source line."
@@ -166,10 +306,18 @@ def main(argv=None) -> int:
                 prepare(args.dataset, args.out, size=args.size, fractions=args.fractions, seed=args.seed,
                         output_range=args.value_range, input_range=args.input_range, root=args.root, download=args.download,
                         on_corrupt='skip' if args.skip_corrupt else 'raise', force=args.force, quiet=args.quiet)
+            elif args.command == 'run':
+                run_synthesis(args.dataset, args.out, args.generator, args.size, args.long_tail, args.fractions, args.seed,
+                              args.sampling_strategy, args.enlarge, args.epochs, args.filter, args.gate_seeds, args.judge_epochs,
+                              args.accept_anyway, args.force, args.resume, args.device, args.root,
+                              on_corrupt='skip' if args.skip_corrupt else 'raise', quiet=args.quiet)
+            elif args.command == 'verify':
+                if not verify_command(args.dir, args.quiet): return 1
         except GenaiDataError as e:
             print(f"genai-data {args.command}: error: {e}", file=sys.stderr); return 2
         except OSError as e:
             print(f"genai-data {args.command}: error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr); return 2
         except KeyboardInterrupt:
-            print(f"genai-data {args.command}: interrupted; nothing was written", file=sys.stderr); return 130
+            hint = '; run the same command with --resume to continue' if args.command == 'run' else ''
+            print(f"genai-data {args.command}: interrupted; nothing was written{hint}", file=sys.stderr); return 130
     return 0
