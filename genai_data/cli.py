@@ -176,7 +176,7 @@ def summary_lines(report:dict) -> list[str]:
     d, g = report['decision'], report['gate']
     lines = [f"{'ACCEPTED' if d['accepted'] else 'REJECTED'} ({report['generator']['method']}): {d['advice']}"]
     lines += [f"  reason: {r}" for r in d['reasons']]
-    for name, label in (('vs_real', 'vs real alone'), ('vs_baseline', 'vs random over-sampling + augmentation')):
+    for name, label in (('vs_real', 'vs real alone'), ('vs_baseline', f"vs the strongest cheap baseline, {g['baseline']}")):
         lines.append(f"  {label}:")
         lines += [f"    {m:<13} {c['gain']:+.3f}  95% interval [{c['lo']:+.3f}, {c['hi']:+.3f}]  {c['verdict']}" for m, c in g['comparisons'][name].items()]
     lines.append(f"  classifier balanced accuracy: " + ', '.join(f"{a} {v['balanced_acc']['mean']:.3f} ± {v['balanced_acc']['std']:.3f}" for a, v in g['arms'].items())
@@ -251,7 +251,8 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser('run', help='balance or enlarge a dataset with a generator; gate, export and report',
                         description='Train a class-conditional generator on the training part of --dataset, synthesise the '
                         'missing images of each class, judge them per class, test whether they help a classifier on held-out '
-                        'real images (against real data alone and against random over-sampling + augmentation), and export '
+                        'real images (against real data alone and against the strongest of random over-sampling, random '
+                        'over-sampling + augmentation and a class-weighted loss), and export '
                         'them with manifest.json and report.html to --out.')
     rp.add_argument('--dataset', required=True, help="what prepare takes ('digits', an image folder, an .npz, a torchvision name) or a folder prepare wrote")
     rp.add_argument('--out', required=True, help='output folder: a new one, or one genai-data wrote (with --force)')
@@ -296,6 +297,19 @@ def _one_line_warnings(command):
         print(f"genai-data {command}: warning: {message}", file=sys.stderr)
     return show
 
+def _is_rank0() -> bool:
+    import torch.distributed as dist
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+def _init_distributed(device) -> bool:
+    "Join the process group torchrun describes (WORLD_SIZE > 1): gloo on CPU, NCCL on CUDA; False when not under torchrun."
+    import os, torch.distributed as dist
+    if int(os.environ.get('WORLD_SIZE', '1')) < 2 or dist.is_initialized(): return dist.is_initialized()
+    cuda = torch.cuda.is_available() and (device is None or str(device).startswith('cuda'))
+    if cuda: torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+    dist.init_process_group('nccl' if cuda else 'gloo')
+    return True
+
 def main(argv=None) -> int:
     "Entry point of the `genai-data` command; returns the exit status."
     args = _parser().parse_args(argv)
@@ -307,10 +321,15 @@ def main(argv=None) -> int:
                         output_range=args.value_range, input_range=args.input_range, root=args.root, download=args.download,
                         on_corrupt='skip' if args.skip_corrupt else 'raise', force=args.force, quiet=args.quiet)
             elif args.command == 'run':
-                run_synthesis(args.dataset, args.out, args.generator, args.size, args.long_tail, args.fractions, args.seed,
-                              args.sampling_strategy, args.enlarge, args.epochs, args.filter, args.gate_seeds, args.judge_epochs,
-                              args.accept_anyway, args.force, args.resume, args.device, args.root,
-                              on_corrupt='skip' if args.skip_corrupt else 'raise', quiet=args.quiet)
+                distributed = _init_distributed(args.device)
+                if distributed and not _is_rank0(): args.quiet = True          # under torchrun: rank 0 speaks
+                try:
+                    run_synthesis(args.dataset, args.out, args.generator, args.size, args.long_tail, args.fractions, args.seed,
+                                  args.sampling_strategy, args.enlarge, args.epochs, args.filter, args.gate_seeds, args.judge_epochs,
+                                  args.accept_anyway, args.force, args.resume, args.device, args.root,
+                                  on_corrupt='skip' if args.skip_corrupt else 'raise', quiet=args.quiet)
+                finally:
+                    if distributed: torch.distributed.destroy_process_group()
             elif args.command == 'verify':
                 if not verify_command(args.dir, args.quiet): return 1
         except GenaiDataError as e:

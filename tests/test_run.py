@@ -95,3 +95,21 @@ def test_verify_exit_status(tmp_path, capsys):
     assert 'changed: ' in err and 'does NOT match its manifest' in err
     status, msg = _run('verify', str(tmp_path), capsys=capsys)
     assert status == 2 and 'has no manifest.json' in msg
+
+
+@pytest.mark.skipif(CLI is None, reason='the genai-data command is not installed (pip install -e .)')
+def test_run_under_torchrun_two_processes(tmp_path):
+    "DDP training (gloo), sampling sharded by rank, rank 0 writes: the export verifies and records its world size."
+    import socket
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc-per-node', '2', '--master-port', str(port), CLI,
+                        'run', '--dataset', 'digits', '--long-tail', '20', '--out', str(tmp_path / 'o'), '--epochs', '3',
+                        '--gate-seeds', '1', '--judge-epochs', '2', '--device', 'cpu'],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    assert r.stdout.count('[3/3] done') == 1                                  # one rank speaks
+    rep = json.loads((tmp_path / 'o' / 'report.json').read_text())
+    assert rep['provenance']['world_size'] == 2 and sum(rep['counts']['added'].values()) == 687
+    assert main(['verify', str(tmp_path / 'o'), '--quiet']) == 0
+    assert not (tmp_path / '.o.work').exists()

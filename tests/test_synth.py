@@ -233,3 +233,25 @@ def test_rejected_data_is_not_exported_as_accepted(longtail, broken, tmp_path):
     names = {p.name for p in (tmp_path / 'out').iterdir()}
     assert 'rejected' in names and 'synthetic' not in names and 'combined.npz' not in names
     assert 'REJECTED' in (tmp_path / 'out' / 'report.html').read_text()
+
+
+# ---------- comparing methods (the capstone's engine)
+def test_protocol_counts():
+    from genai_data.synth import protocol_counts, DEEPSMOTE_COUNTS
+    assert protocol_counts([5000] * 10) == list(DEEPSMOTE_COUNTS)
+    c = protocol_counts([107] * 10)
+    assert c[0] == 107 and c == sorted(c, reverse=True) and min(c) == 2
+    with pytest.raises(DataError, match='fewer than 2'): protocol_counts([107] * 9 + [1])
+
+
+def test_compare_methods_small(longtail):
+    from genai_data.synth import compare_methods, comparison_table, method_training_sets, BASELINES
+    tr, held, spare = longtail
+    sets = method_training_sets(tr, ('none', 'class-weight', 'random+aug', 'cvae', 'cvae+filter'), generator_epochs={'cvae': 2}, judge_epochs=2)
+    assert sets['class-weight'][2] and sets['random+aug'][1] and sets['none'][4] is None
+    assert len(sets['cvae'][0]) == len(sets['random+aug'][0]) == 10 * int(tr.class_counts().max())
+    assert len(sets['cvae+filter'][0]) <= len(sets['cvae'][0])
+    res = compare_methods({0: tr}, held, spare, ('none', 'random+aug', 'cvae'), epochs=2, n_boot=100, generator_epochs={'cvae': 2})
+    assert res['best_baseline'] in BASELINES and 'gain' in res['rows']['cvae']['balanced_acc'] and 'gate' in res['rows']['cvae']
+    assert 'cvae' in comparison_table(res)
+    with pytest.raises(ConfigError, match='unknown method'): method_training_sets(tr, ('gan',))
