@@ -21,3 +21,17 @@ def image_folder(tmp_path, digits):
     picked = digits.subset(torch.cat([torch.nonzero(digits.labels == c).flatten()[:4] for c in range(3)]))
     small = ImageDataset(picked.images, picked.labels, classes=digits.classes[:3])
     return save_image_folder(small, tmp_path / 'images'), small
+
+
+def headless_chromium(window='1200,900'):
+    "Debian's Chromium through Selenium, headless, with the browser console log kept (for tests that open pages)."
+    import shutil
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    opts = Options()
+    opts.binary_location = shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
+    for a in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', f'--window-size={window}'):
+        opts.add_argument(a)
+    opts.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
+    return webdriver.Chrome(service=Service(shutil.which('chromedriver')), options=opts)

@@ -15,14 +15,8 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason='no Chromium/C
 
 @pytest.fixture(scope='module')
 def browser():
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for a in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--window-size=1200,900'):
-        opts.add_argument(a)
-    opts.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
-    drv = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    from conftest import headless_chromium
+    drv = headless_chromium('1200,900')
     yield drv
     drv.quit()
 

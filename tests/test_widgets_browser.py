@@ -76,15 +76,9 @@ def served(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def page(served):
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for a in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--window-size=1300,1800'):
-        opts.add_argument(a)
-    opts.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
-    drv = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    from conftest import headless_chromium
+    drv = headless_chromium('1300,1800')
     url, d = served
     t0 = time.time()
     drv.get(url)
