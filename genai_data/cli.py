@@ -10,12 +10,11 @@ import argparse, json, sys, time, warnings
 from pathlib import Path
 import torch
 import genai_data
-from .core import (ConfigError, GenaiDataError, DatasetNotFoundError, arg_words, atomic_dir, atomic_write, check_output_dir,
+from .core import (ConfigError, DataError, GenaiDataError, DatasetNotFoundError, arg_words, atomic_dir, atomic_write, check_output_dir,
                              check_seed, save_figure, say_arg, show_images)
 from .data import (FLOAT_RANGES, TORCHVISION_DATASETS, ImageDataset, check_fractions, check_image_size, clean, load_digits,
                              load_image_folder, load_splits, load_torchvision, imbalance_counts, make_imbalanced, read_npz,
                              resize_images, save_splits, stratified_split)
-from .core import DataError
 from .synth import GENERATIVE, check_method, synthesize_dataset, verify_dataset
 
 # %% auto #0
@@ -179,7 +178,7 @@ def summary_lines(report:dict) -> list[str]:
     for name, label in (('vs_real', 'vs real alone'), ('vs_baseline', f"vs the strongest cheap baseline, {g['baseline']}")):
         lines.append(f"  {label}:")
         lines += [f"    {m:<13} {c['gain']:+.3f}  95% interval [{c['lo']:+.3f}, {c['hi']:+.3f}]  {c['verdict']}" for m, c in g['comparisons'][name].items()]
-    lines.append(f"  classifier balanced accuracy: " + ', '.join(f"{a} {v['balanced_acc']['mean']:.3f} ± {v['balanced_acc']['std']:.3f}" for a, v in g['arms'].items())
+    lines.append("  classifier balanced accuracy: " + ', '.join(f"{a} {v['balanced_acc']['mean']:.3f} ± {v['balanced_acc']['std']:.3f}" for a, v in g['arms'].items())
                  + f" ({len(g['seeds'])} seeds, {g['n_held_out']} held-out images)")
     lines.append(f"  images added: {sum(report['counts']['added'].values())}; per class after: {list(report['counts']['after'].values())}")
     lines.append("  seconds: " + ', '.join(f"{k} {v:.1f}" for k, v in report['seconds'].items()))

@@ -6,7 +6,7 @@ Docs: https://genai-data.github.io/genai_data/synth.html.md"""
 
 # %% ../nbs/09_synth.ipynb #10f50ad2
 from __future__ import annotations
-import base64, io, json, math, numbers, platform, sys, time
+import base64, io, json, math, numbers, platform, time
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
@@ -15,10 +15,10 @@ import torch.nn.functional as F
 import genai_data
 from fastcore.basics import patch
 from .core import (OUTPUT_MARKER, _TMP_MARKER, ConfigError, DataError, CorruptFileError, DatasetNotFoundError, atomic_dir, atomic_write, check_in_range, check_output_dir, image_grid, check_seed, convert_range,
-                   draw_noise, load_checked, make_generator, save_checked, say_arg, seed_everything, sha256_bytes, sha256_file)
+                   load_checked, make_generator, save_checked, say_arg, seed_everything, sha256_bytes, sha256_file)
 from .data import ImageDataset, plot_class_counts, save_image_folder
 from .augment import RandomAffine
-from .resample import SMOTE, RandomOverSampler, _check_xy, _encode_strategy, class_weights, knn, label_counts, resolve_sampling_strategy
+from .resample import SMOTE, _check_xy, _encode_strategy, class_weights, knn, label_counts, resolve_sampling_strategy
 import torch.distributed as dist
 from .learner import ClassifierStep, Learner, is_distributed, linear_decay, rank
 from .vae import VAE, VAEStep
@@ -33,9 +33,9 @@ __all__ = ['GENERATIVE', 'CLASSICAL', 'METHODS', 'DEFAULT_EPOCHS', 'TRAIN_RANGE'
            'check_generator_shape', 'generator_recipe', 'SynthesisGenerator', 'ordinary_augment',
            'GenerativeOverSampler', 'near_copy_thresholds', 'filter_synthetic', 'train_classifier', 'fit_judge',
            'predict', 'quantize', 'dataset_hash', 'tail_classes', 'confusion_metrics', 'confusion', 'paired_bootstrap',
-           'quality_gate', 'gate_statistics', 'synthetic_quality', 'gate_decision', 'nearest_pairs', 'render_report',
-           'verify_dataset', 'export_synthetic', 'synthesize_dataset', 'protocol_counts', 'method_training_sets',
-           'compare_methods', 'comparison_table']
+           'quality_gate', 'gate_statistics', 'synthetic_quality', 'gate_decision', 'grid_png', 'figure_png',
+           'nearest_pairs', 'render_report', 'verify_dataset', 'export_synthetic', 'synthesize_dataset',
+           'protocol_counts', 'method_training_sets', 'compare_methods', 'comparison_table']
 
 # %% ../nbs/09_synth.ipynb #2f203de6
 def synthesis_targets(y, # labels of the real data
@@ -541,16 +541,19 @@ def gate_decision(gate:dict, # what quality_gate returned
     return accepted, reasons, advice
 
 # %% ../nbs/09_synth.ipynb #5ef5a235
-def _png(img:np.ndarray, scale:int=1) -> bytes:
-    "PNG bytes of an (H, W, C) uint8 image, enlarged `scale` times with nearest neighbours."
+def grid_png(images:torch.Tensor, # (N, C, H, W) images in `value_range`
+             value_range:str='[0,1]', nrow:int=8, scale:int=4) -> bytes:
+    "PNG bytes of a grid of images, enlarged `scale` times (nearest neighbour): for the report and the widgets."
     from PIL import Image
-    im = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
+    g = image_grid(images.detach().cpu(), value_range, nrow=nrow).numpy()
+    im = Image.fromarray(g[..., 0] if g.shape[-1] == 1 else g)
     if scale > 1: im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
     buf = io.BytesIO(); im.save(buf, format='PNG'); return buf.getvalue()
 
-def _fig_png(fig) -> bytes:
+def figure_png(fig, dpi:int=90) -> bytes:
+    "PNG bytes of a matplotlib figure (closed afterwards)."
     import matplotlib.pyplot as plt
-    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=90, bbox_inches='tight'); plt.close(fig); return buf.getvalue()
+    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight'); plt.close(fig); return buf.getvalue()
 
 def _data_uri(png:bytes) -> str: return 'data:image/png;base64,' + base64.b64encode(png).decode()
 
@@ -578,7 +581,7 @@ def _class_rows(train:ImageDataset, synthetic:ImageDataset, per_class:int=8, see
         for ds in (train, synthetic):
             idx = torch.nonzero(ds.labels == c).flatten()
             idx = idx[torch.randperm(len(idx), generator=g)[:per_class]]
-            strips.append(_data_uri(_png(image_grid(ds.images[idx], ds.value_range, nrow=per_class).numpy(), 4)) if len(idx) else None)
+            strips.append(_data_uri(grid_png(ds.images[idx], ds.value_range, nrow=per_class)) if len(idx) else None)
         rows.append((name, *strips))
     return rows
 
@@ -590,7 +593,7 @@ def render_report(report:dict, # the numbers (what report.json holds)
     d, g, q = report['decision'], report['gate'], report.get('quality') or {}
     after = ImageDataset(torch.cat([train.to_range('[0,1]').images, synthetic.to_range('[0,1]').images]),
                          torch.cat([train.labels, synthetic.labels]), train.classes)
-    counts_png = _data_uri(_fig_png(plot_class_counts({'real': train, 'real + synthetic': after}, title='images per class')))
+    counts_png = _data_uri(figure_png(plot_class_counts({'real': train, 'real + synthetic': after}, title='images per class')))
     s = [f"<section id='summary'><h2>Verdict</h2><p class='verdict {'ok' if d['accepted'] else 'bad'}'><b>{'ACCEPTED' if d['accepted'] else 'REJECTED'}</b>: "
          f"{html.escape(d['advice'])}.</p>" + ''.join(f'<p>{html.escape(r)}</p>' for r in d['reasons'])
          + f"<p>Exported as <code>{html.escape(d['exported_as'])}/</code>.</p></section>"]
@@ -602,7 +605,7 @@ def render_report(report:dict, # the numbers (what report.json holds)
     pairs = report['nearest_pairs']
     if pairs:
         sx, tx = synthetic.to_range('[0,1]').images, train.to_range('[0,1]').images
-        strip = lambda x: _data_uri(_png(image_grid(x, '[0,1]', nrow=len(pairs)).numpy(), 4))
+        strip = lambda x: _data_uri(grid_png(x, '[0,1]', nrow=len(pairs)))
         s.append(f"<section id='neighbours'><h2>Closest synthetic images (top) and their nearest training images (bottom)</h2>"
                  f"<img alt='synthetic' src='{strip(sx[[p['synthetic'] for p in pairs]])}'><br><img alt='nearest training' src='{strip(tx[[p['train'] for p in pairs]])}'>"
                  + _table(['class', 'pixel distance'], [(p['class'], p['distance']) for p in pairs]) + '</section>')

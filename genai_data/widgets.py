@@ -6,36 +6,19 @@ Docs: https://genai-data.github.io/genai_data/widgets.html.md"""
 
 # %% ../nbs/10_widgets.ipynb #c1bc7e17
 from __future__ import annotations
-import io
-import numpy as np
 import torch
 import ipywidgets as W
-from .core import ConfigError, DataError, convert_range, image_grid, make_generator
-from .data import ImageDataset, ToyData
+from .core import ConfigError, DataError, make_generator
+from .data import ImageDataset
 from .augment import Compose, ColorJitter, Cutout, CutMix, Mixup, RandomAffine, RandomResizedCrop
 from .resample import SMOTE, RandomOverSampler
 from .metrics import DomainFeatures, prdc
-from .synth import GenerativeOverSampler, SynthesisGenerator, predict
+from .synth import GenerativeOverSampler, SynthesisGenerator, figure_png, grid_png, predict
 
 # %% auto #0
-__all__ = ['AUGMENT_DEFAULTS', 'TOY_SAMPLERS', 'IMAGE_SAMPLERS', 'to_png', 'fig_png', 'build_augment', 'augment_preview',
-           'AugmentPreview', 'pca_2d', 'resample_points', 'resampling_figure', 'imbalanced_blobs', 'ResamplingViewer',
-           'latent_images', 'LatentExplorer', 'shown_quality', 'ConditionalGallery']
-
-# %% ../nbs/10_widgets.ipynb #07341978
-def to_png(images:torch.Tensor, # (N, C, H, W) images in `value_range`
-           value_range:str='[0,1]', nrow:int=8, scale:int=4) -> bytes:
-    "PNG bytes of a grid of images, enlarged `scale` times (nearest neighbour), for an `ipywidgets.Image`."
-    from PIL import Image
-    g = image_grid(images.detach().cpu(), value_range, nrow=nrow).numpy()
-    im = Image.fromarray(g[..., 0] if g.shape[-1] == 1 else g)
-    im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
-    buf = io.BytesIO(); im.save(buf, format='PNG'); return buf.getvalue()
-
-def fig_png(fig) -> bytes:
-    "PNG bytes of a matplotlib figure (closed afterwards)."
-    import matplotlib.pyplot as plt
-    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=72, bbox_inches='tight'); plt.close(fig); return buf.getvalue()
+__all__ = ['AUGMENT_DEFAULTS', 'TOY_SAMPLERS', 'IMAGE_SAMPLERS', 'build_augment', 'augment_preview', 'AugmentPreview', 'pca_2d',
+           'resample_points', 'resampling_figure', 'imbalanced_blobs', 'ResamplingViewer', 'latent_images',
+           'LatentExplorer', 'shown_quality', 'ConditionalGallery']
 
 # %% ../nbs/10_widgets.ipynb #18e746d9
 AUGMENT_DEFAULTS = dict(rotation=15., translate=0.1, zoom=0.1, crop=0., brightness=0.2, contrast=0.2, cutout=0., mixer='none', alpha=1.0)
@@ -101,7 +84,7 @@ class AugmentPreview:
         x, y = self.ds.images[i:i + self.n], self.ds.labels[i:i + self.n]
         out = augment_preview(x, y, self.settings(), self.controls['seed'].value, self.ds.value_range, self.ds.n_classes)
         self.result = out
-        self.before.value, self.after.value = to_png(out['before'], self.ds.value_range), to_png(out['after'].clamp(*((0, 1) if self.ds.value_range == '[0,1]' else (-1, 1))), self.ds.value_range)
+        self.before.value, self.after.value = grid_png(out['before'], self.ds.value_range), grid_png(out['after'].clamp(*((0, 1) if self.ds.value_range == '[0,1]' else (-1, 1))), self.ds.value_range)
         lab = '' if out['soft_labels'] is None else 'label weights: ' + ', '.join(
             '/'.join(f"{self.ds.classes[k]}:{v:.2f}" for k, v in enumerate(r.tolist()) if v > 0.005) for r in out['soft_labels'])
         self.info.value = f"<small>{lab}</small>"
@@ -191,7 +174,7 @@ class ResamplingViewer:
         r = self.result()
         pts, basis = (x, None) if x.ndim == 2 else pca_2d(x)
         new = r['x_new'] if x.ndim == 2 else pca_2d(r['x_new'], basis)[0]
-        self.image.value = fig_png(resampling_figure(pts, y, new, r['y_new'], f"{self.sampler.value}: {len(new)} new (x) over {len(pts)} real"))
+        self.image.value = figure_png(dpi=72, fig=resampling_figure(pts, y, new, r['y_new'], f"{self.sampler.value}: {len(new)} new (x) over {len(pts)} real"))
         self.counts.value = '<br>'.join(f"class {c}: {b} &rarr; {a}" for c, (b, a) in enumerate(zip(r['before'], r['after'])))
 
     def _ipython_display_(self):
@@ -237,12 +220,12 @@ class LatentExplorer:
         "Redraw the samples and the interpolation strip."
         y = self.cls.value if self.vae.n_classes else None
         self.images = latent_images(self.vae, [s.value for s in self.z], y, 8, self.temperature.value, self.seed.value)
-        self.samples.value = to_png(self.images)
+        self.samples.value = grid_png(self.images)
         dev = next(self.vae.parameters()).device
         xa, xb = self.ds.images[self.a.value].to(dev), self.ds.images[self.b.value].to(dev)
         yy = None if not self.vae.n_classes else int(self.ds.labels[self.a.value])
         self.line = self.vae.interpolate(xa, xb, 8, y=yy).cpu()
-        self.strip.value = to_png(torch.cat([xa[None].cpu(), self.line, xb[None].cpu()]), nrow=10)
+        self.strip.value = grid_png(torch.cat([xa[None].cpu(), self.line, xb[None].cpu()]), nrow=10)
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -295,7 +278,7 @@ class ConditionalGallery:
     def update(self):
         "Redraw the grid and its quality numbers."
         self.images = self.draw()
-        self.image.value = to_png(self.images, nrow=8)
+        self.image.value = grid_png(self.images, nrow=8)
         self.quality = shown_quality(self.images, self.cls.value, self.real, self.judge)
         self.table.value = '<table>' + ''.join(f'<tr><td>{k}</td><td>{v:.3f}</td></tr>' if isinstance(v, float) else f'<tr><td>{k}</td><td>{v}</td></tr>'
                                                for k, v in self.quality.items()) + '</table>'

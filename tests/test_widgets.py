@@ -5,7 +5,8 @@ from genai_data.core import ConfigError, make_generator
 from genai_data.data import load_digits, stratified_split, make_imbalanced, imbalance_counts
 from genai_data.synth import SynthesisGenerator, fit_judge
 from genai_data.widgets import (AugmentPreview, ConditionalGallery, LatentExplorer, ResamplingViewer, augment_preview, latent_images,
-                                resample_points, imbalanced_blobs, shown_quality, to_png)
+                                resample_points, imbalanced_blobs, shown_quality)
+from genai_data.synth import grid_png as to_png
 
 
 @pytest.fixture(scope='module')
