@@ -24,10 +24,14 @@ __all__ = ['POLICIES', 'check_batch', 'BatchTransform', 'affine_matrices', 'warp
 # %% ../nbs/02_augment.ipynb #e99a7719
 def check_batch(x:torch.Tensor) -> torch.Tensor:
     "Return `x` if it is a float batch `(N, C, H, W)`, else raise a `DataError` that says what is expected."
-    if not isinstance(x, torch.Tensor): raise DataError(f"expected a torch.Tensor batch, got {type(x).__name__}")
-    if x.ndim != 4: raise DataError(f"expected a batch of shape (N, C, H, W), got {tuple(x.shape)}; add a batch dimension with x[None]")
+    if not isinstance(x, torch.Tensor):
+        raise DataError(f"expected a torch.Tensor batch, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise DataError(f"expected a batch of shape (N, C, H, W), got {tuple(x.shape)}; add a batch "
+                        f"dimension with x[None]")
     if not x.is_floating_point():
-        raise DataError(f"expected float images, got {x.dtype}; convert with convert_range(x, 'uint8', '[0,1]')")
+        raise DataError(f"expected float images, got {x.dtype}; convert with convert_range(x, 'uint8', "
+                        f"'[0,1]')")
     return x
 
 def _range_pair(v, name, centre=None, lo_limit=None):
@@ -36,7 +40,8 @@ def _range_pair(v, name, centre=None, lo_limit=None):
         if v < 0: raise ConfigError(f"{name} must be >= 0, got {v}")
         v = (centre - v, centre + v) if centre is not None else (-v, v)
     v = tuple(float(a) for a in v)
-    if len(v) != 2 or v[0] > v[1]: raise ConfigError(f"{name} must be a number or a (low, high) pair with low <= high, got {v}")
+    if len(v) != 2 or v[0] > v[1]:
+        raise ConfigError(f"{name} must be a number or a (low, high) pair with low <= high, got {v}")
     if lo_limit is not None: v = (max(lo_limit, v[0]), max(lo_limit, v[1]))
     return v
 
@@ -46,8 +51,10 @@ def _check_batch_range(x, value_range, name):
     mn, mx = (float(v) for v in torch.aminmax(x.detach()))
     if mn < lo - 1e-4 or mx > hi + 1e-4 or mn != mn:
         fit = '[-1,1]' if -1 - 1e-4 <= mn and mx <= 1 + 1e-4 else None
-        raise DataError(f"{name} was built for value_range={value_range!r} but the batch holds values in [{mn:.3g}, {mx:.3g}]; "
-                        + (f"build it with value_range={fit!r}" if fit else "rescale the images to [0,1] or [-1,1] first"))
+        raise DataError(f"{name} was built for value_range={value_range!r} but the batch holds values in "
+                        f"[{mn:.3g}, {mx:.3g}]; "
+                        + (f"build it with value_range={fit!r}" if fit
+                           else "rescale the images to [0,1] or [-1,1] first"))
 
 class BatchTransform(nn.Module):
     "Base class: a transform of float batches with per-sample random parameters, applied with probability `p`."
@@ -57,7 +64,8 @@ class BatchTransform(nn.Module):
         super().__init__()
         if not 0 <= p <= 1: raise ConfigError(f"p must be in [0, 1], got {p}")
         if check_value_range(value_range) == 'uint8':
-            raise ConfigError("batch transforms work on float images; convert with convert_range(x, 'uint8', '[0,1]')")
+            raise ConfigError("batch transforms work on float images; convert with convert_range(x, 'uint8', "
+                              "'[0,1]')")
         self.p, self.value_range, self.generator = float(p), value_range, generator
 
     def rand(self, *shape, device=None) -> torch.Tensor:
@@ -71,7 +79,8 @@ class BatchTransform(nn.Module):
     def randint(self, low, high, shape, device=None) -> torch.Tensor:
         "Random integers in [low, high) from this transform's generator."
         g = self.generator
-        return torch.randint(low, high, shape, generator=g, device=g.device if g is not None else device).to(device)
+        return torch.randint(low, high, shape, generator=g, device=g.device if g is not None
+                             else device).to(device)
 
     def chosen(self, n:int, device) -> torch.Tensor:
         "Boolean mask of the samples to transform (each with probability p)."
@@ -104,7 +113,8 @@ def affine_matrices(angle:torch.Tensor, # rotation in degrees, counter-clockwise
                    ) -> torch.Tensor:
     "The `(N, 2, 3)` matrices `F.affine_grid` needs for the given forward affine maps about the image centre."
     h, w = size
-    a, sx, sy = torch.deg2rad(angle), -torch.deg2rad(shear[:, 0]), -torch.deg2rad(shear[:, 1])  # shear signs as torchvision
+    # shear signs as torchvision
+    a, sx, sy = torch.deg2rad(angle), -torch.deg2rad(shear[:, 0]), -torch.deg2rad(shear[:, 1])
     rot = torch.stack([torch.stack([a.cos(), a.sin()], -1), torch.stack([-a.sin(), a.cos()], -1)], -2)
     one = torch.ones_like(sx)
     zero = torch.zeros_like(sx)
@@ -167,7 +177,8 @@ class RandomResizedCrop(BatchTransform):
         super().__init__(p, value_range, generator)
         self.size = (size, size) if isinstance(size, int) else size
         self.scale, self.ratio, self.mode = _range_pair(scale, 'scale'), _range_pair(ratio, 'ratio'), mode
-        if not 0 < self.scale[0] <= self.scale[1] <= 1: raise ConfigError(f"scale must lie in (0, 1], got {scale}")
+        if not 0 < self.scale[0] <= self.scale[1] <= 1:
+            raise ConfigError(f"scale must lie in (0, 1], got {scale}")
         if self.ratio[0] <= 0: raise ConfigError(f"ratio must be > 0, got {ratio}")
 
     def boxes(self, n, h, w):
@@ -198,12 +209,14 @@ class RandomResizedCrop(BatchTransform):
 # %% ../nbs/02_augment.ipynb #3257a3fe
 class RandomHorizontalFlip(BatchTransform):
     "Mirror each chosen sample left-right (default probability 0.5)."
-    def __init__(self, p:float=0.5, value_range:str='[0,1]', generator=None): super().__init__(p, value_range, generator)
+    def __init__(self, p:float=0.5, value_range:str='[0,1]', generator=None):
+        super().__init__(p, value_range, generator)
     def apply(self, x): return x.flip(-1)
 
 class RandomVerticalFlip(BatchTransform):
     "Mirror each chosen sample top-bottom (default probability 0.5)."
-    def __init__(self, p:float=0.5, value_range:str='[0,1]', generator=None): super().__init__(p, value_range, generator)
+    def __init__(self, p:float=0.5, value_range:str='[0,1]', generator=None):
+        super().__init__(p, value_range, generator)
     def apply(self, x): return x.flip(-2)
 
 # %% ../nbs/02_augment.ipynb #a5433427
@@ -263,7 +276,8 @@ class ColorJitter(BatchTransform):
         self.contrast = _range_pair(contrast, 'contrast', 1., 0.)
         self.saturation = _range_pair(saturation, 'saturation', 1., 0.)
         self.hue = _range_pair(hue, 'hue')
-        if not -0.5 <= self.hue[0] <= self.hue[1] <= 0.5: raise ConfigError(f"hue must lie in [-0.5, 0.5], got {hue}")
+        if not -0.5 <= self.hue[0] <= self.hue[1] <= 0.5:
+            raise ConfigError(f"hue must lie in [-0.5, 0.5], got {hue}")
 
     def apply(self, x):
         n = len(x)
@@ -280,7 +294,8 @@ class GaussianNoise(BatchTransform):
     "Add Gaussian noise with a per-sample standard deviation (in units of a [0,1] range), then clamp."
     def __init__(self, std=(0., 0.1), p:float=1.0, value_range:str='[0,1]', generator=None):
         super().__init__(p, value_range, generator)
-        self.std = _range_pair(std, 'std', lo_limit=0.) if not isinstance(std, (int, float)) else (0., float(std))
+        self.std = (_range_pair(std, 'std', lo_limit=0.) if not isinstance(std, (int, float))
+                    else (0., float(std)))
     def apply(self, x):
         lo, hi = range_bounds(self.value_range)
         sigma = self.uniform(len(x), *self.std, device=x.device).reshape(-1, 1, 1, 1) * (hi - lo)
@@ -299,11 +314,15 @@ def gaussian_filter(x:torch.Tensor, # images (N, C, H, W)
                     padding:str='reflect', # 'reflect' keeps H and W; 'valid' shrinks each by size - 1
                    ) -> torch.Tensor:
     "Separable Gaussian filter (rows, then columns) as grouped convolutions: one kernel per sample or one for all."
-    if padding not in ('reflect', 'valid'): raise ConfigError(f"padding must be 'reflect' or 'valid', got {padding!r}")
+    if padding not in ('reflect', 'valid'):
+        raise ConfigError(f"padding must be 'reflect' or 'valid', got {padding!r}")
     n, c, h, w = x.shape
     k = gaussian_kernels(torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1), size)
-    if len(k) == 1: k, groups, y = k.expand(c, -1), c, x                                 # one kernel: a group per channel
-    else: k, groups, y = k.repeat_interleave(c, 0), n * c, x.reshape(1, n * c, h, w)     # one per sample: N*C groups
+    if len(k) == 1:
+        k, groups, y = k.expand(c, -1), c, x                                 # one kernel: a group per channel
+    else:
+        # one per sample: N*C groups
+        k, groups, y = k.repeat_interleave(c, 0), n * c, x.reshape(1, n * c, h, w)
     if padding == 'reflect': y = F.pad(y, (size // 2,) * 4, mode='reflect')
     y = F.conv2d(y, k[:, None, None, :], groups=groups)                    # along rows
     y = F.conv2d(y, k[:, None, :, None], groups=groups)                    # along columns
@@ -311,14 +330,17 @@ def gaussian_filter(x:torch.Tensor, # images (N, C, H, W)
 
 class GaussianBlur(BatchTransform):
     "Gaussian blur with a per-sample sigma drawn from `sigma`."
-    def __init__(self, kernel_size:int=5, sigma=(0.1, 2.0), p:float=1.0, value_range:str='[0,1]', generator=None):
+    def __init__(self, kernel_size:int=5, sigma=(0.1, 2.0), p:float=1.0, value_range:str='[0,1]',
+                 generator=None):
         super().__init__(p, value_range, generator)
-        if kernel_size < 1 or kernel_size % 2 == 0: raise ConfigError(f"kernel_size must be odd and >= 1, got {kernel_size}")
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ConfigError(f"kernel_size must be odd and >= 1, got {kernel_size}")
         self.kernel_size, self.sigma = kernel_size, _range_pair(sigma, 'sigma')
         if self.sigma[0] <= 0: raise ConfigError(f"sigma must be > 0, got {sigma}")
     def apply(self, x):
         if min(x.shape[-2:]) <= self.kernel_size // 2:
-            raise DataError(f"images of size {tuple(x.shape[-2:])} are too small for kernel_size={self.kernel_size}")
+            raise DataError(f"images of size {tuple(x.shape[-2:])} are too small for "
+                            f"kernel_size={self.kernel_size}")
         return gaussian_filter(x, self.uniform(len(x), *self.sigma, device=x.device), self.kernel_size)
 
 # %% ../nbs/02_augment.ipynb #a72226c5
@@ -337,7 +359,8 @@ class RandomErasing(BatchTransform):
                  p:float=0.5, value_range:str='[0,1]', generator=None):
         super().__init__(p, value_range, generator)
         self.scale, self.ratio, self.value = _range_pair(scale, 'scale'), _range_pair(ratio, 'ratio'), value
-        if isinstance(value, str) and value != 'random': raise ConfigError(f"value must be a number, 'random' or None, got {value!r}")
+        if isinstance(value, str) and value != 'random':
+            raise ConfigError(f"value must be a number, 'random' or None, got {value!r}")
 
     def _fill(self, x):
         lo, hi = range_bounds(self.value_range)
@@ -370,7 +393,8 @@ class Cutout(RandomErasing):
 class Compose(nn.Sequential):
     "Apply transforms in order (each an `nn.Module` or callable on a batch)."
     def __init__(self, *transforms):
-        if len(transforms) == 1 and isinstance(transforms[0], (list, tuple)): transforms = tuple(transforms[0])
+        if len(transforms) == 1 and isinstance(transforms[0], (list, tuple)):
+            transforms = tuple(transforms[0])
         mods = [t if isinstance(t, nn.Module) else _Lambda(t) for t in transforms]
         super().__init__(*mods)
 
@@ -393,13 +417,16 @@ def show_augmentations(images:torch.Tensor, # a few images (N, C, H, W)
     import matplotlib.pyplot as plt
     rows = {'original': images, **{k: t(images) for k, t in transforms.items()}}
     n = len(images)
-    fig, axs = plt.subplots(len(rows), n, figsize=(n * size * images.shape[-1] / images.shape[-2] + 1.2, len(rows) * size), squeeze=False)
+    fig, axs = plt.subplots(len(rows), n,
+                            figsize=(n * size * images.shape[-1] / images.shape[-2] + 1.2, len(rows) * size),
+                            squeeze=False)
     for r, (name, imgs) in enumerate(rows.items()):
         u = convert_range(imgs.detach().cpu().clamp(*range_bounds(value_range)), value_range, '[0,1]')
         for c in range(n):
             ax = axs[r, c]; ax.set_xticks([]); ax.set_yticks([])
             img = u[c].permute(1, 2, 0).numpy()
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap='gray', vmin=0, vmax=1, interpolation='nearest')
+            ax.imshow(img[..., 0] if img.shape[-1] == 1
+                      else img, cmap='gray', vmin=0, vmax=1, interpolation='nearest')
             if c == 0: ax.set_ylabel(name, rotation=0, ha='right', va='center', fontsize=8)
     fig.tight_layout(pad=0.2)
     return fig
@@ -415,14 +442,18 @@ class _Mixer(nn.Module):
         x = check_batch(x)
         try: y = torch.as_tensor(y, device=x.device)
         except (TypeError, ValueError, RuntimeError) as e:
-            raise DataError(f"labels must be class indices (whole numbers) or soft labels (N, K), got {type(y).__name__} "
-                            f"{list(y)[:3] if hasattr(y, '__len__') else y!r}; map class names to 0..K-1 first") from e
+            raise DataError(f"labels must be class indices (whole numbers) or soft labels (N, K), got "
+                            f"{type(y).__name__} "
+                            f"{list(y)[:3] if hasattr(y, '__len__') else y!r}; map class names to 0..K-1 "
+                            f"first") from e
         if y.dtype == torch.bool or (y.ndim == 1 and y.is_floating_point()):
-            raise DataError(f"labels must be class indices (whole numbers) or soft labels (N, K), got {y.dtype} of shape {tuple(y.shape)}")
+            raise DataError(f"labels must be class indices (whole numbers) or soft labels (N, K), got "
+                            f"{y.dtype} of shape {tuple(y.shape)}")
         if len(y) != len(x): raise DataError(f"{len(x)} images but {len(y)} labels")
         if y.ndim == 1:
             k = self.n_classes or (int(y.max()) + 1 if len(y) else 0)
-            if len(y) and (y.min() < 0 or y.max() >= k): raise DataError(f"labels must be in [0, {k}), got {int(y.min())}..{int(y.max())}")
+            if len(y) and (y.min() < 0 or y.max() >= k):
+                raise DataError(f"labels must be in [0, {k}), got {int(y.min())}..{int(y.max())}")
             y = F.one_hot(y.long(), k).to(x.dtype)
         elif not torch.allclose(y.sum(1), torch.ones(len(y), dtype=y.dtype, device=y.device), atol=1e-4):
             raise DataError("soft labels must sum to 1 per sample")
@@ -434,7 +465,8 @@ class _Mixer(nn.Module):
 
 class Mixup(_Mixer):
     "Mix each sample and its one-hot label with a random partner: weight lambda ~ Beta(alpha, alpha) per sample."
-    def __init__(self, alpha:float=0.2, n_classes:int|None=None, generator=None): super().__init__(alpha, n_classes, generator)
+    def __init__(self, alpha:float=0.2, n_classes:int|None=None, generator=None):
+        super().__init__(alpha, n_classes, generator)
     def forward(self, x, y):
         x, y, lam, perm, _ = self._setup(x, y)
         l4 = lam.reshape(-1, 1, 1, 1)
@@ -442,7 +474,8 @@ class Mixup(_Mixer):
 
 class CutMix(_Mixer):
     "Paste a box from a random partner into each sample; the label weight is the pasted area."
-    def __init__(self, alpha:float=1.0, n_classes:int|None=None, generator=None): super().__init__(alpha, n_classes, generator)
+    def __init__(self, alpha:float=1.0, n_classes:int|None=None, generator=None):
+        super().__init__(alpha, n_classes, generator)
     def forward(self, x, y):
         x, y, lam, perm, rng = self._setup(x, y)
         n, (h, w) = len(x), x.shape[-2:]
@@ -456,7 +489,8 @@ class CutMix(_Mixer):
         return torch.where(m, x[perm], x), (1 - area[:, None]) * y + area[:, None] * y[perm]
 
 # %% ../nbs/02_augment.ipynb #38bf86b7
-POLICIES = {'autoaugment': 'AutoAugment', 'randaugment': 'RandAugment', 'trivialaugment': 'TrivialAugmentWide'}
+POLICIES = {'autoaugment': 'AutoAugment', 'randaugment': 'RandAugment',
+            'trivialaugment': 'TrivialAugmentWide'}
 
 class PolicyAugment(BatchTransform):
     "torchvision's AutoAugment / RandAugment / TrivialAugmentWide applied per sample to float batches."
@@ -465,10 +499,12 @@ class PolicyAugment(BatchTransform):
                  **kwargs): # passed to the torchvision transform (e.g. num_ops, magnitude, policy)
         super().__init__(p, value_range, generator)
         import torchvision.transforms.v2 as v2
-        if method not in POLICIES: raise ConfigError(f"unknown method {method!r}; use one of {list(POLICIES)}")
+        if method not in POLICIES:
+            raise ConfigError(f"unknown method {method!r}; use one of {list(POLICIES)}")
         if method == 'autoaugment' and isinstance(kwargs.get('policy'), str):
             names = [pol.name.lower() for pol in v2.AutoAugmentPolicy]
-            if kwargs['policy'].lower() not in names: raise ConfigError(f"unknown AutoAugment policy {kwargs['policy']!r}; use one of {names}")
+            if kwargs['policy'].lower() not in names:
+                raise ConfigError(f"unknown AutoAugment policy {kwargs['policy']!r}; use one of {names}")
             kwargs['policy'] = v2.AutoAugmentPolicy[kwargs['policy'].upper()]
         self.method, self.tv = method, getattr(v2, POLICIES[method])(**kwargs)
 
@@ -501,16 +537,21 @@ class DiffAugment(nn.Module):
         super().__init__()
         self.ops = [o.strip() for o in policy.split(',') if o.strip()]
         bad = [o for o in self.ops if o not in ('color', 'translation', 'cutout')]
-        if bad: raise ConfigError(f"unknown DiffAugment policy {bad}; use 'color', 'translation' and/or 'cutout'")
-        if not 0 <= translation_ratio < 1: raise ConfigError(f"translation_ratio must be in [0, 1), got {translation_ratio}")
-        if not 0 < cutout_ratio <= 1: raise ConfigError(f"cutout_ratio must be in (0, 1] (the side of the cut square as a fraction of the image's), got {cutout_ratio}")
+        if bad:
+            raise ConfigError(f"unknown DiffAugment policy {bad}; use 'color', 'translation' and/or 'cutout'")
+        if not 0 <= translation_ratio < 1:
+            raise ConfigError(f"translation_ratio must be in [0, 1), got {translation_ratio}")
+        if not 0 < cutout_ratio <= 1:
+            raise ConfigError(f"cutout_ratio must be in (0, 1] (the side of the cut square as a fraction of "
+                              f"the image's), got {cutout_ratio}")
         self.translation_ratio, self.cutout_ratio, self.generator = translation_ratio, cutout_ratio, generator
 
     def _rand(self, n, device): return draw_noise((n, 1, 1, 1), self.generator, device, uniform=True)
 
     def _randint(self, lo, hi, n, device):
         g = self.generator
-        return torch.randint(lo, hi, (n,), generator=g, device=g.device if g is not None else device).to(device)
+        return torch.randint(lo, hi, (n,), generator=g, device=g.device if g is not None
+                             else device).to(device)
 
     def color(self, x):
         n, d = len(x), x.device
@@ -522,7 +563,8 @@ class DiffAugment(nn.Module):
         n, _, h, w = x.shape
         sh, sw = int(h * self.translation_ratio + 0.5), int(w * self.translation_ratio + 0.5)
         ty, tx = self._randint(-sh, sh + 1, n, x.device), self._randint(-sw, sw + 1, n, x.device)
-        rows = (torch.arange(h, device=x.device)[None] + ty[:, None] + 1).clamp(0, h + 1)   # (N, H) into the padded image
+        # (N, H) into the padded image
+        rows = (torch.arange(h, device=x.device)[None] + ty[:, None] + 1).clamp(0, h + 1)
         cols = (torch.arange(w, device=x.device)[None] + tx[:, None] + 1).clamp(0, w + 1)
         xp = F.pad(x, (1, 1, 1, 1))
         xp = xp.gather(2, rows[:, None, :, None].expand(-1, x.shape[1], -1, w + 2))
@@ -531,8 +573,10 @@ class DiffAugment(nn.Module):
     def cutout(self, x):
         n, _, h, w = x.shape
         ch, cw = int(h * self.cutout_ratio + 0.5), int(w * self.cutout_ratio + 0.5)
-        oy, ox = self._randint(0, h + (1 - ch % 2), n, x.device), self._randint(0, w + (1 - cw % 2), n, x.device)
-        m = box_masks(oy - ch // 2, ox - cw // 2, torch.full_like(oy, ch), torch.full_like(ox, cw), (h, w), x.device)
+        oy, ox = self._randint(0, h + (1 - ch % 2), n, x.device), self._randint(0, w + (1 - cw % 2), n,
+                                                                                x.device)
+        m = box_masks(oy - ch // 2, ox - cw // 2, torch.full_like(oy, ch), torch.full_like(ox, cw), (h, w),
+                      x.device)
         return x * (~m).to(x.dtype)
 
     def forward(self, x):

@@ -42,7 +42,8 @@ class OutputWriteError(GenaiDataError, OSError):
 _ARG_WORDS = contextvars.ContextVar('genai_data_arg_words', default={})
 
 @contextlib.contextmanager
-def arg_words(words:dict): # {parameter: '--flag'} or {parameter: {value: '--flag'}} for flags that set a value
+# {parameter: '--flag'} or {parameter: {value: '--flag'}} for flags that set a value
+def arg_words(words:dict):
     "Within the block, `say_arg` names parameters as the command line's flags."
     token = _ARG_WORDS.set({**_ARG_WORDS.get(), **words})
     try: yield
@@ -54,7 +55,8 @@ def say_arg(name:str, # the parameter
            ) -> str:
     "How to tell the user to set `name` (to `value`): `name=value` from Python, the flag they typed from the command line."
     word = _ARG_WORDS.get().get(name)
-    if isinstance(word, dict): return word.get(value) or f"{name}={value!r}"        # a switch that sets one value
+    if isinstance(word, dict):
+        return word.get(value) or f"{name}={value!r}"        # a switch that sets one value
     if word: return word if value is None or isinstance(value, bool) else f"{word} {value}"
     if value is None: return name
     return f"{name}={value if placeholder else repr(value)}"
@@ -79,7 +81,8 @@ def get_device(device:str|torch.device|None=None, # 'cuda', 'cuda:1', 'mps', 'cp
         raise ConfigError(f"device {choice!r} was asked for but CUDA is not available here; "
                              f"use 'cpu' or unset {DEVICE_ENV_VAR}")
     if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ConfigError(f"device {choice!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
+        raise ConfigError(f"device {choice!r} does not exist: this machine has {torch.cuda.device_count()} "
+                          f"GPU(s)")
     if dev.type == 'mps' and not _mps_available():
         raise ConfigError(f"device {choice!r} was asked for but MPS is not available; use 'cpu'")
     return dev
@@ -119,7 +122,8 @@ def draw_noise(shape, # the shape of the noise tensor
               ) -> torch.Tensor:
     "Standard normal (or uniform) noise on `device`, drawn on the generator's own device when one is given."
     draw = torch.rand if uniform else torch.randn
-    x = draw(tuple(shape), generator=generator, device=generator.device if generator is not None else device, dtype=dtype)
+    x = draw(tuple(shape), generator=generator, device=generator.device if generator is not None
+             else device, dtype=dtype)
     return x.to(device) if device is not None else x
 
 # %% ../nbs/00_core.ipynb #b2934be1
@@ -157,7 +161,8 @@ def guess_value_range(x:torch.Tensor) -> str|None:
     lo, hi = x.min().item(), x.max().item()
     for name in ('[0,1]', '[-1,1]', 'uint8'):
         a, b = VALUE_RANGES[name]
-        if a - 1e-4 <= lo and hi <= b + 1e-4 and (name != 'uint8' or bool((x == x.round()).all())): return name
+        if a - 1e-4 <= lo and hi <= b + 1e-4 and (name != 'uint8' or bool((x == x.round()).all())):
+            return name
     return None
 
 def check_in_range(x:torch.Tensor, # images
@@ -169,7 +174,8 @@ def check_in_range(x:torch.Tensor, # images
     lo, hi = range_bounds(value_range)
     x = torch.as_tensor(x)
     if value_range == 'uint8' and x.dtype != torch.uint8:
-        raise DataError(f"{what} are {x.dtype} but value_range='uint8' needs uint8; convert with convert_range")
+        raise DataError(f"{what} are {x.dtype} but value_range='uint8' needs uint8; convert with "
+                        f"convert_range")
     if x.numel() == 0: return x
     if x.is_floating_point() and not torch.isfinite(x).all():
         raise DataError(f"{what} contain {int((~torch.isfinite(x)).sum())} NaN/inf values; "
@@ -177,8 +183,10 @@ def check_in_range(x:torch.Tensor, # images
     mn, mx = x.min().item(), x.max().item()
     if mn < lo - tol or mx > hi + tol:
         guess = guess_value_range(x)
-        hint = f"pass {say_arg('value_range', guess)}" if guess else "rescale them to [0,1] first (e.g. divide by their maximum)"
-        raise DataError(f"{what} hold values in [{mn:g}, {mx:g}] but {say_arg('value_range', value_range)} means "
+        hint = (f"pass {say_arg('value_range', guess)}" if guess
+                else "rescale them to [0,1] first (e.g. divide by their maximum)")
+        raise DataError(f"{what} hold values in [{mn:g}, {mx:g}] but {say_arg('value_range', value_range)} "
+                        f"means "
                         f"[{lo:g}, {hi:g}]; {hint}")
     return x
 
@@ -187,7 +195,8 @@ def _as_nchw(images, value_range):
     x = torch.as_tensor(np.asarray(images) if isinstance(images, np.ndarray) else images).detach().cpu()
     if x.ndim == 3: x = x[:, None]
     if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise DataError(f"images must have shape (N, C, H, W) or (N, H, W) with C in (1, 3), got {tuple(x.shape)}")
+        raise DataError(f"images must have shape (N, C, H, W) or (N, H, W) with C in (1, 3), got "
+                        f"{tuple(x.shape)}")
     return convert_range(check_in_range(x, value_range), value_range, 'uint8')
 
 def image_grid(images:torch.Tensor, # (N, C, H, W) or (N, H, W), C in (1, 3)
@@ -224,7 +233,8 @@ def show_images(images:torch.Tensor, # (N, C, H, W) or (N, H, W), C in (1, 3)
     if labels is not None and len(labels) != n:
         raise DataError(f"show_images got {n} images but {len(labels)} labels")
     ncols = max(1, min(ncols, n)); nrows = -(-n // ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * (1.25 if labels is not None else 1)),
+    fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * (1.25 if labels is not None
+                                                                                 else 1)),
                             squeeze=False)
     for i, ax in enumerate(axs.flat):
         ax.set_axis_off()
@@ -266,11 +276,14 @@ def cleanup_stale_temporaries(path:str|Path) -> list[Path]:
         m = pat.fullmatch(p.name)
         if not m or _pid_alive(int(m[2])): continue
         if p.is_dir() and not p.is_symlink():
-            if not ((p / _TMP_MARKER).exists() or (p / OUTPUT_MARKER).exists()): continue   # not provably ours: leave it
+            if not ((p / _TMP_MARKER).exists() or (p / OUTPUT_MARKER).exists()):
+                continue   # not provably ours: leave it
             shutil.rmtree(p, ignore_errors=True)
         else: p.unlink(missing_ok=True)
         removed.append(p)
-    if removed: warnings.warn(f"removed {len(removed)} temporary file(s) or folder(s) left next to {path} by an interrupted run: "
+    if removed:
+        warnings.warn(f"removed {len(removed)} temporary file(s) or folder(s) left next to {path} by an "
+                      f"interrupted run: "
                               + ', '.join(p.name for p in removed), StaleTemporaryRemoved, stacklevel=3)
     return removed
 
@@ -295,7 +308,8 @@ def atomic_write(path:str|Path, # the file to (over)write
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} already exists; remove it or allow overwriting")
     if not path.parent.exists():
-        raise DatasetNotFoundError(f"cannot write {path}: folder {path.parent} does not exist; create it first")
+        raise DatasetNotFoundError(f"cannot write {path}: folder {path.parent} does not exist; create it "
+                                   f"first")
     cleanup_stale_temporaries(path)
     tmp = _tmp_sibling(path, 'tmp')
     try:
@@ -332,20 +346,27 @@ def check_output_dir(path:str|Path, # the output folder asked for
     "Refuse an output folder whose writing could destroy data; return it resolved."
     p = Path(path).expanduser().resolve()
     if _protected(p):
-        raise ConfigError(f"{say_arg(arg)} {path} is the current, home or root folder (or holds one of them); "
-                          f"write the output to a new sub-folder instead, e.g. {say_arg(arg, 'prepared', placeholder=True)}")
+        raise ConfigError(f"{say_arg(arg)} {path} is the current, home or root folder (or holds one of "
+                          f"them); "
+                          f"write the output to a new sub-folder instead, e.g. "
+                          f"{say_arg(arg, 'prepared', placeholder=True)}")
     for s in sources:
         s = Path(s).expanduser().resolve()
         if p == s or p in s.parents or s in p.parents:
-            raise ConfigError(f"{say_arg(arg)} {path} overlaps the input {s} (it is, contains or lies inside it); "
+            raise ConfigError(f"{say_arg(arg)} {path} overlaps the input {s} (it is, contains or lies inside "
+                              f"it); "
                               "write the output somewhere else so the input can never be touched")
     if p.exists() or p.is_symlink():
-        if not p.is_dir() or p.is_symlink(): raise OutputExistsError(f"{path} exists and is not a folder; choose another {say_arg(arg)}")
+        if not p.is_dir() or p.is_symlink():
+            raise OutputExistsError(f"{path} exists and is not a folder; choose another {say_arg(arg)}")
         if any(p.iterdir()) and not overwrite:
-            raise OutputExistsError(f"{path} already exists; choose another {say_arg(arg)} or pass {say_arg(overwrite_arg, True)} to replace it")
+            raise OutputExistsError(f"{path} already exists; choose another {say_arg(arg)} or pass "
+                                    f"{say_arg(overwrite_arg, True)} to replace it")
         if any(p.iterdir()) and not is_tool_output(p):
-            raise OutputExistsError(f"{path} holds files that genai_data did not write (no {OUTPUT_MARKER}), so it will not replace it, "
-                                    f"even with {say_arg(overwrite_arg, True)}; choose another {say_arg(arg)} or move the folder away yourself")
+            raise OutputExistsError(f"{path} holds files that genai_data did not write (no {OUTPUT_MARKER}), "
+                                    f"so it will not replace it, "
+                                    f"even with {say_arg(overwrite_arg, True)}; choose another "
+                                    f"{say_arg(arg)} or move the folder away yourself")
     return p
 
 @contextlib.contextmanager
@@ -361,11 +382,13 @@ def atomic_dir(path:str|Path, # the folder to create
     cleanup_stale_temporaries(path)
     tmp, old = _tmp_sibling(path, 'tmp'), None
     try:
-        tmp.mkdir()                                             # honours the user's umask, unlike mkdtemp's 0700
+        # honours the user's umask, unlike mkdtemp's 0700
+        tmp.mkdir()
         (tmp / _TMP_MARKER).write_text(str(os.getpid()))
         yield tmp
         (tmp / _TMP_MARKER).unlink()
-        (tmp / OUTPUT_MARKER).write_text(json.dumps({'tool': 'genai_data', 'kind': kind}) + '\n', encoding='utf-8')
+        (tmp / OUTPUT_MARKER).write_text(json.dumps({'tool': 'genai_data', 'kind': kind}) + '\n',
+                                         encoding='utf-8')
         if path.exists():
             old = _tmp_sibling(path, 'old')
             os.replace(path, old)
@@ -416,7 +439,8 @@ def load_checked(path:str|Path, # a file written by save_checked
     if not path.is_file(): raise DatasetNotFoundError(f"{what} {path} does not exist; check the path")
     try: env = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:   # any failure to parse the envelope means the file is not intact
-        raise CorruptFileError(f"cannot read {what} {path}: it is corrupt, truncated or not a genai_data {what} "
+        raise CorruptFileError(f"cannot read {what} {path}: it is corrupt, truncated or not a genai_data "
+                               f"{what} "
                                f"({type(e).__name__}: {str(e)[:120]})") from e
     if not isinstance(env, dict) or env.get('format') != kind or not isinstance(env.get('content'), bytes):
         found = env.get('format') if isinstance(env, dict) else type(env).__name__
@@ -433,6 +457,7 @@ def save_figure(fig, path:str|Path, dpi:int=100):
     "Save a matplotlib figure to `path` (format from the suffix) atomically, then close it."
     import matplotlib.pyplot as plt
     path = Path(path)
-    with atomic_write(path, 'wb') as f: fig.savefig(f, format=path.suffix.lstrip('.') or 'png', dpi=dpi, bbox_inches='tight')
+    with atomic_write(path, 'wb') as f:
+        fig.savefig(f, format=path.suffix.lstrip('.') or 'png', dpi=dpi, bbox_inches='tight')
     plt.close(fig)
     return path

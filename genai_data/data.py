@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import (ConfigError, DataError, DatasetNotFoundError, GenaiDataError, atomic_dir, atomic_write,
-                             check_in_range, check_value_range, convert_range, make_generator, say_arg, VALUE_RANGES)
+from .core import (ConfigError, DataError, DatasetNotFoundError, GenaiDataError, atomic_dir,
+                             atomic_write,
+                             check_in_range, check_value_range, convert_range, make_generator, say_arg,
+                             VALUE_RANGES)
 
 # %% auto #0
 __all__ = ['FLOAT_RANGES', 'MAX_IMAGE_SIZE', 'IMAGE_EXTENSIONS', 'CLASSES_FILE', 'TORCHVISION_DATASETS', 'check_model_labels',
@@ -46,7 +48,8 @@ def _check_labels(labels, n_images, n_classes=None):
     y = y.to(torch.int64)
     if len(y) and y.min() < 0: raise DataError(f"labels must be >= 0, found {int(y.min())}")
     if n_classes is not None and len(y) and y.max() >= n_classes:
-        raise DataError(f"label {int(y.max())} is out of range: there are {n_classes} classes (0..{n_classes-1}); "
+        raise DataError(f"label {int(y.max())} is out of range: there are {n_classes} classes "
+                        f"(0..{n_classes-1}); "
                         "pass every class name in `classes` or fix the labels")
     return y
 
@@ -61,12 +64,16 @@ def check_model_labels(y, # labels for n samples (a single label is repeated n t
     try: y = torch.as_tensor(y, device=device)
     except (TypeError, ValueError, RuntimeError) as e:
         raise DataError(f"class labels must be whole numbers 0..{n_classes - 1}, got {y!r}") from e
-    if y.dtype == torch.bool or y.is_complex() or (y.is_floating_point() and not bool((y == y.round()).all())):
-        raise DataError(f"class labels must be whole numbers 0..{n_classes - 1}, got {y.tolist() if y.numel() <= 8 else y.dtype}")
+    if y.dtype == torch.bool or y.is_complex() or (y.is_floating_point() and not bool((
+            y == y.round()).all())):
+        raise DataError(f"class labels must be whole numbers 0..{n_classes - 1}, got "
+                        f"{y.tolist() if y.numel() <= 8 else y.dtype}")
     if y.ndim == 0: y = y.expand(n)
-    if y.ndim != 1 or len(y) != n: raise DataError(f"need {n} labels, one per sample, got shape {tuple(y.shape)}")
+    if y.ndim != 1 or len(y) != n:
+        raise DataError(f"need {n} labels, one per sample, got shape {tuple(y.shape)}")
     if n and (y.min() < 0 or y.max() >= n_classes):
-        raise DataError(f"unknown class label: labels must be in 0..{n_classes - 1}, got {int(y.min())}..{int(y.max())}")
+        raise DataError(f"unknown class label: labels must be in 0..{n_classes - 1}, got "
+                        f"{int(y.min())}..{int(y.max())}")
     return y.long()
 
 # %% ../nbs/01_data.ipynb #cacdb871
@@ -93,13 +100,16 @@ def check_class_names(classes) -> list[str]:
         if not n.strip(): bad.append(f"{n!r} is empty")
         elif n.strip() in ('.', '..'): bad.append(f"{n!r} is a path component")
         elif '/' in n or '\\' in n: bad.append(f"{n!r} holds a path separator")
-        elif any(unicodedata.category(ch)[0] == 'C' for ch in n): bad.append(f"{n!r} holds a control character")
+        elif any(unicodedata.category(ch)[0] == 'C' for ch in n):
+            bad.append(f"{n!r} holds a control character")
     if bad: raise DataError(f"unsafe class name(s): {'; '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}. "
                             "Rename the classes (they become folder names on export)")
     seen = {}
     for n in names:
         key = unicodedata.normalize('NFC', n).casefold().strip()
-        if key in seen: raise DataError(f"class names {seen[key]!r} and {n!r} are the same after normalisation (case, Unicode form, "
+        if key in seen:
+            raise DataError(f"class names {seen[key]!r} and {n!r} are the same after normalisation (case, "
+                            f"Unicode form, "
                                         "spaces) and would share one folder; give them distinct names")
         seen[key] = n
     return names
@@ -119,7 +129,8 @@ class ImageDataset(torch.utils.data.Dataset):
         x = _as_tensor(images, 'images')
         if x.ndim == 3: x = x[:, None]
         if x.ndim != 4 or x.shape[1] not in (1, 3):
-            raise DataError(f"images must have shape (N, C, H, W) with C in (1, 3) or (N, H, W), got {tuple(x.shape)}")
+            raise DataError(f"images must have shape (N, C, H, W) with C in (1, 3) or (N, H, W), got "
+                            f"{tuple(x.shape)}")
         if not x.is_floating_point():
             raise DataError(f"images must be floating point, got {x.dtype}; "
                             f"convert with convert_range(x, 'uint8', {value_range!r})")
@@ -139,7 +150,8 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def subset(self, idx) -> ImageDataset:
         "The samples at `idx` (slice, indices or bool mask), keeping class names and value range."
-        if not isinstance(idx, slice): idx = torch.as_tensor(np.asarray(idx) if not isinstance(idx, torch.Tensor) else idx)
+        if not isinstance(idx, slice):
+            idx = torch.as_tensor(np.asarray(idx) if not isinstance(idx, torch.Tensor) else idx)
         return self._new(self.images[idx], self.labels[idx])
 
     def _new(self, images, labels, value_range=None):
@@ -160,7 +172,8 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def to_range(self, value_range:str) -> ImageDataset:
         "The same dataset with images mapped to float range `value_range`."
-        if value_range not in FLOAT_RANGES: raise ConfigError(f"ImageDataset ranges are {FLOAT_RANGES}, not {value_range!r}")
+        if value_range not in FLOAT_RANGES:
+            raise ConfigError(f"ImageDataset ranges are {FLOAT_RANGES}, not {value_range!r}")
         return self._new(convert_range(self.images, self.value_range, value_range), self.labels, value_range)
 
     def to(self, device) -> ImageDataset:
@@ -193,14 +206,19 @@ def tensor_dataloader(*tensors, # equal-length tensors, e.g. images and labels, 
                       **kwargs): # passed on to `DataLoader`
     "A `DataLoader` of tuples of batches of in-memory tensors, fetched by one indexing op per batch."
     if batch_size < 1: raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    if not tensors or any(len(t) != len(tensors[0]) for t in tensors): raise DataError("tensor_dataloader needs tensors of equal length")
+    if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
+        raise DataError("tensor_dataloader needs tensors of equal length")
     gen = make_generator(seed) if seed is not None else None
-    return torch.utils.data.DataLoader(_BatchView(*tensors), batch_size=batch_size, shuffle=shuffle and sampler is None,
-                                       sampler=sampler, drop_last=drop_last, generator=gen, collate_fn=_keep_batch, **kwargs)
+    return torch.utils.data.DataLoader(_BatchView(*tensors), batch_size=batch_size,
+                                       shuffle=shuffle and sampler is None,
+                                       sampler=sampler, drop_last=drop_last, generator=gen,
+                                       collate_fn=_keep_batch, **kwargs)
 
-def _dataloader(self:ImageDataset, batch_size:int=64, shuffle:bool=True, seed:int|None=None, drop_last:bool=False, sampler=None, **kwargs):
+def _dataloader(self:ImageDataset, batch_size:int=64, shuffle:bool=True, seed:int|None=None,
+                drop_last:bool=False, sampler=None, **kwargs):
     "A `DataLoader` over `(images, labels)` batches, fetched by one indexing op per batch (see `tensor_dataloader`)."
-    return tensor_dataloader(self.images, self.labels, batch_size=batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last,
+    return tensor_dataloader(self.images, self.labels, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                             drop_last=drop_last,
                              sampler=sampler, **kwargs)
 ImageDataset.dataloader = _dataloader
 
@@ -213,7 +231,8 @@ def check_image_size(size, # a side length in pixels, or None
     "`size` as an int in 4..MAX_IMAGE_SIZE (or None); a ConfigError in the user's words otherwise."
     if size is None: return None
     if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or not 4 <= size <= MAX_IMAGE_SIZE:
-        raise ConfigError(f"{say_arg(arg)} must be a whole number of pixels from 4 to {MAX_IMAGE_SIZE}, got {size!r}; "
+        raise ConfigError(f"{say_arg(arg)} must be a whole number of pixels from 4 to {MAX_IMAGE_SIZE}, got "
+                          f"{size!r}; "
                           f"e.g. {say_arg(arg, 16, placeholder=True)}")
     return int(size)
 
@@ -226,7 +245,8 @@ def resize_images(x:torch.Tensor, # float images (N, C, H, W)
     if x.shape[-2:] == (size, size): return x
     shrink = size < min(x.shape[-2:])
     lo, hi = VALUE_RANGES[value_range]
-    return F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False, antialias=shrink).clamp(lo, hi)
+    return F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False,
+                         antialias=shrink).clamp(lo, hi)
 
 def load_digits(size:int=8, # image side in pixels (8 is the original; 16 or 32 for conv nets)
                 value_range:str='[0,1]', # range of the returned images
@@ -252,7 +272,8 @@ def _read_image(path:Path):
     from PIL import Image, UnidentifiedImageError
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter('error', Image.DecompressionBombWarning)     # over Pillow's pixel limit: refuse, never decode
+            # over Pillow's pixel limit: refuse, never decode
+            warnings.simplefilter('error', Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 im.load()
                 return im.copy()
@@ -270,9 +291,12 @@ def _class_folders(root:Path) -> tuple[list[Path|None], list[str], bool]:
     "Class folders (None for a class with no images), class names, and whether classes.json (from `save_image_folder`) gave them."
     mapping = root / CLASSES_FILE
     if mapping.is_file():
-        try: pairs = [(root / e['folder'] if e['folder'] else None, str(e['class'])) for e in json.loads(mapping.read_text(encoding='utf-8'))]
+        try:
+            pairs = [(root / e['folder'] if e['folder'] else None, str(e['class']))
+                     for e in json.loads(mapping.read_text(encoding='utf-8'))]
         except (ValueError, KeyError, TypeError) as e:
-            raise DataError(f"{mapping} is not a valid class list ({e}); delete it to use the folder names as classes") from e
+            raise DataError(f"{mapping} is not a valid class list ({e}); delete it to use the folder names "
+                            f"as classes") from e
         for d, _ in pairs:
             if d is not None and (d.parent != root or not d.is_dir()):
                 raise DataError(f"{mapping} names folder {d.name!r}, which is not a folder of {root}")
@@ -280,10 +304,14 @@ def _class_folders(root:Path) -> tuple[list[Path|None], list[str], bool]:
     else:
         dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
         names = [d.name for d in dirs]
-    if not dirs: raise DataError(f"{root} has no class sub-folders; put each class's images in root/<class name>/")
+    if not dirs:
+        raise DataError(f"{root} has no class sub-folders; put each class's images in root/<class name>/")
     links = [d.name for d in dirs if d is not None and d.is_symlink()]
-    if links: raise DataError(f"class folder(s) {links} in {root} are symbolic links; genai_data does not follow links (a link to a "
-                              "parent folder would read images twice or forever). Copy the images into real folders")
+    if links:
+        raise DataError(f"class folder(s) {links} in {root} are symbolic links; genai_data does not follow "
+                        f"links (a link to a "
+                              "parent folder would read images twice or forever). Copy the images into real "
+                              "folders")
     return dirs, names, mapping.is_file()
 
 # %% ../nbs/01_data.ipynb #79b08644
@@ -297,7 +325,8 @@ def load_image_folder(root:str|Path, # folder with one sub-folder of images per 
     from PIL import Image
     root = Path(root)
     if not root.is_dir(): raise DatasetNotFoundError(f"image folder {root} does not exist; check the path")
-    if on_corrupt not in ('raise', 'skip'): raise ConfigError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
+    if on_corrupt not in ('raise', 'skip'):
+        raise ConfigError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
     size = check_image_size(size)
     if channels not in (None, 1, 3): raise ConfigError(f"channels must be 1, 3 or None, got {channels!r}")
     class_dirs, names, listed = _class_folders(root)
@@ -306,7 +335,9 @@ def load_image_folder(root:str|Path, # folder with one sub-folder of images per 
         if d is None: continue                                  # a class classes.json lists with no images
         fs = sorted(Path(top) / f for top, _, fn in os.walk(d, followlinks=False) for f in fn
                     if Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith('.'))
-        if not fs and not listed: raise DataError(f"class folder {d} holds no images ({', '.join(IMAGE_EXTENSIONS)}); add some or remove it")
+        if not fs and not listed:
+            raise DataError(f"class folder {d} holds no images ({', '.join(IMAGE_EXTENSIONS)}); add some or "
+                            f"remove it")
         files += [(f, k) for f in fs]
     if progress:
         from tqdm.auto import tqdm
@@ -321,15 +352,19 @@ def load_image_folder(root:str|Path, # folder with one sub-folder of images per 
     if skipped: warnings.warn(f"skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}"
                               + (' ...' if len(skipped) > 5 else ''), SkippedFilesWarning, stacklevel=2)
     for k in range(len(class_dirs)):
-        if class_dirs[k] is not None and k not in labels: raise DataError(f"class {names[k]!r} has no readable images left")
+        if class_dirs[k] is not None and k not in labels:
+            raise DataError(f"class {names[k]!r} has no readable images left")
     if channels is None: channels = 1 if all(im.mode in _GREY_MODES for im in images) else 3
     mode = 'L' if channels == 1 else 'RGB'
     images = [im.convert(mode) if im.mode != mode else im for im in images]
-    if size is not None: images = [im.resize((size, size), Image.BICUBIC) if im.size != (size, size) else im for im in images]
+    if size is not None:
+        images = [im.resize((size, size), Image.BICUBIC) if im.size != (size, size) else im for im in images]
     sizes = {im.size for im in images}
     if len(sizes) > 1:
-        raise DataError(f"images have {len(sizes)} different sizes (e.g. {sorted(sizes)[:2]}); pass {say_arg('size', 'N', placeholder=True)} to resize them all")
-    arr = np.stack([np.asarray(im, dtype=np.uint8).reshape(im.size[1], im.size[0], channels) for im in images])
+        raise DataError(f"images have {len(sizes)} different sizes (e.g. {sorted(sizes)[:2]}); pass "
+                        f"{say_arg('size', 'N', placeholder=True)} to resize them all")
+    arr = np.stack([np.asarray(im, dtype=np.uint8).reshape(im.size[1], im.size[0], channels)
+                    for im in images])
     x = convert_range(torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), 'uint8', '[0,1]')
     return ImageDataset(x, torch.tensor(labels), classes=names)
 
@@ -337,7 +372,8 @@ def load_image_folder(root:str|Path, # folder with one sub-folder of images per 
 def safe_folder_name(name:str, # a class name (already checked by check_class_names)
                     ) -> str:
     "A portable folder name for a class: letters, digits, '-', '_' and '.' kept, everything else '_', no leading dot."
-    s = re.sub(r'[^0-9A-Za-z._-]+', '_', unicodedata.normalize('NFKD', name).encode('ascii', 'ignore').decode() or name)
+    s = re.sub(r'[^0-9A-Za-z._-]+', '_',
+               unicodedata.normalize('NFKD', name).encode('ascii', 'ignore').decode() or name)
     s = s.lstrip('.').strip() or 'class'
     return s[:100]
 
@@ -355,14 +391,17 @@ def save_image_folder(ds:ImageDataset, # the dataset to write
         used.add(f.casefold()); folders.append(f)
     x = convert_range(ds.images, ds.value_range, 'uint8').permute(0, 2, 3, 1).numpy()
     present = set(ds.labels.tolist())
-    folders = [f if k in present else None for k, f in enumerate(folders)]   # ImageFolder readers refuse empty folders
+    folders = [f if k in present else None
+               for k, f in enumerate(folders)]   # ImageFolder readers refuse empty folders
     with atomic_dir(root, overwrite=overwrite, kind='image folder', arg='root') as tmp:
         for f in folders:
             if f: (tmp / f).mkdir()
         for i, (img, y) in enumerate(zip(x, ds.labels.tolist())):
-            Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(tmp / folders[y] / f'{i:06d}.{ext}')
+            Image.fromarray(img[..., 0] if img.shape[-1] == 1
+                            else img).save(tmp / folders[y] / f'{i:06d}.{ext}')
         with atomic_write(tmp / CLASSES_FILE, 'w', encoding='utf-8') as fh:
-            json.dump([{'folder': f, 'class': c} for f, c in zip(folders, ds.classes)], fh, indent=1, ensure_ascii=False)
+            json.dump([{'folder': f, 'class': c}
+                       for f, c in zip(folders, ds.classes)], fh, indent=1, ensure_ascii=False)
     return Path(root)
 
 # %% ../nbs/01_data.ipynb #87351bc8
@@ -370,7 +409,8 @@ def _to_nchw(x:np.ndarray) -> np.ndarray:
     if x.ndim == 3: return x[:, None]
     if x.ndim == 4 and x.shape[1] in (1, 3): return x
     if x.ndim == 4 and x.shape[-1] in (1, 3): return np.moveaxis(x, -1, 1)
-    raise DataError(f"x must have shape (N, H, W), (N, C, H, W) or (N, H, W, C) with C in (1, 3), got {x.shape}")
+    raise DataError(f"x must have shape (N, H, W), (N, C, H, W) or (N, H, W, C) with C in (1, 3), got "
+                    f"{x.shape}")
 
 def to_float_range(x, # images as an array or tensor
                    value_range:str, # the range they are in: '[0,1]', '[-1,1]' or 'uint8'
@@ -400,16 +440,20 @@ def encode_labels(y, # labels: whole numbers (any, e.g. 1..10) or strings
         names = [str(c) for c in classes] if classes is not None else sorted({str(v) for v in y.tolist()})
         index = {n: i for i, n in enumerate(names)}
         unknown = sorted({str(v) for v in y.tolist()} - set(index))
-        if unknown: raise DataError(f"labels {unknown[:5]} are not among the classes {names[:10]}; list every class")
+        if unknown:
+            raise DataError(f"labels {unknown[:5]} are not among the classes {names[:10]}; list every class")
         return np.array([index[str(v)] for v in y.tolist()], dtype=np.int64), names
     if y.dtype.kind == 'f':
         if not np.isfinite(y).all() or (y != np.round(y)).any():
-            raise DataError("labels must be whole numbers or class names; fractional or NaN labels cannot be classes")
+            raise DataError("labels must be whole numbers or class names; fractional or NaN labels cannot be "
+                            "classes")
         y = y.astype(np.int64)
-    if y.dtype.kind not in 'iu': raise DataError(f"labels must be whole numbers or class names, got {y.dtype}")
+    if y.dtype.kind not in 'iu':
+        raise DataError(f"labels must be whole numbers or class names, got {y.dtype}")
     if classes is not None: return y.astype(np.int64), [str(c) for c in classes]
     values = np.unique(y)
-    if len(values) and (values[0] == 0 and values[-1] == len(values) - 1): return y.astype(np.int64), [str(v) for v in values]
+    if len(values) and (values[0] == 0 and values[-1] == len(values) - 1):
+        return y.astype(np.int64), [str(v) for v in values]
     return np.searchsorted(values, y).astype(np.int64), [str(v) for v in values]
 
 def read_npz(path:str|Path, # a .npz file holding `x` and `y`, optionally `classes` and `value_range`
@@ -424,15 +468,19 @@ def read_npz(path:str|Path, # a .npz file holding `x` and `y`, optionally `class
         raise DataError(f"cannot read {path} as an .npz archive ({type(e).__name__}: {e}); "
                         "save it with numpy.savez(path, x=images, y=labels)") from e
     missing = [k for k in ('x', 'y') if k not in arrays]
-    if missing: raise DataError(f"{path} lacks {missing}; it has {sorted(arrays)}. Save images as 'x' and labels as 'y'")
+    if missing:
+        raise DataError(f"{path} lacks {missing}; it has {sorted(arrays)}. Save images as 'x' and labels "
+                        f"as 'y'")
     x = _to_nchw(arrays['x'])
     if x.dtype.kind not in 'uif': raise DataError(f"x in {path} must be numeric, got {x.dtype}")
     stated = str(arrays['value_range']) if 'value_range' in arrays else None
     if value_range and stated and value_range != stated:
-        raise DataError(f"{path} says its images are in {stated!r} but {say_arg('value_range', value_range)} was passed; drop it")
+        raise DataError(f"{path} says its images are in {stated!r} but {say_arg('value_range', value_range)} "
+                        f"was passed; drop it")
     rng = value_range or stated or ('uint8' if x.dtype == np.uint8 else None)
     if rng is None:
-        raise DataError(f"x in {path} is {x.dtype}; say its value range: {say_arg('value_range', '[0,1]')}, '[-1,1]' or 'uint8'")
+        raise DataError(f"x in {path} is {x.dtype}; say its value range: {say_arg('value_range', '[0,1]')}, "
+                        f"'[-1,1]' or 'uint8'")
     classes = [str(c) for c in arrays['classes']] if 'classes' in arrays else None
     y, classes = encode_labels(arrays['y'], classes)
     return x, y, classes, check_value_range(rng)
@@ -467,12 +515,16 @@ def load_torchvision(name:str, # 'mnist', 'fashion-mnist' or 'cifar10'
     try: tv = getattr(torchvision.datasets, cls_name)(root=str(root), train=train, download=download)
     except RuntimeError as e:
         if 'not found' not in str(e).lower() and 'corrupted' not in str(e).lower(): raise
-        raise DatasetNotFoundError(f"{cls_name} files not found under {root}: expected {layout.replace('ROOT', str(root))}. "
-                                   f"Copy them there, or pass {say_arg('download', True)} on a machine with internet") from e
+        raise DatasetNotFoundError(f"{cls_name} files not found under {root}: expected "
+                                   f"{layout.replace('ROOT', str(root))}. "
+                                   f"Copy them there, or pass {say_arg('download', True)} on a machine with "
+                                   f"internet") from e
     data = torch.as_tensor(np.asarray(tv.data))
     x = data[:, None] if data.ndim == 3 else data.permute(0, 3, 1, 2)
-    classes = [c.replace('/', ' or ') for c in tv.classes]          # Fashion-MNIST's 'T-shirt/top' would be a path
-    return ImageDataset(convert_range(x.contiguous(), 'uint8', '[0,1]'), torch.as_tensor(tv.targets), classes=classes)
+    classes = [c.replace('/', ' or ')
+               for c in tv.classes]          # Fashion-MNIST's 'T-shirt/top' would be a path
+    return ImageDataset(convert_range(x.contiguous(), 'uint8', '[0,1]'), torch.as_tensor(tv.targets),
+                        classes=classes)
 
 # %% ../nbs/01_data.ipynb #d9c7510b
 def write_idx_mnist(root:str|Path, images:np.ndarray, labels:np.ndarray, name:str='MNIST'):
@@ -481,8 +533,10 @@ def write_idx_mnist(root:str|Path, images:np.ndarray, labels:np.ndarray, name:st
     images, labels = np.asarray(images, dtype=np.uint8), np.asarray(labels, dtype=np.uint8)
     n, h, w = images.shape
     for split in ('train', 't10k'):
-        (raw / f'{split}-images-idx3-ubyte').write_bytes(np.array([2051, n, h, w], '>i4').tobytes() + images.tobytes())
-        (raw / f'{split}-labels-idx1-ubyte').write_bytes(np.array([2049, n], '>i4').tobytes() + labels.tobytes())
+        (raw / f'{split}-images-idx3-ubyte').write_bytes(np.array([2051, n, h, w],
+                                                                  '>i4').tobytes() + images.tobytes())
+        (raw / f'{split}-labels-idx1-ubyte').write_bytes(np.array([2049, n],
+                                                                  '>i4').tobytes() + labels.tobytes())
     return Path(root)
 
 # %% ../nbs/01_data.ipynb #648987c8
@@ -501,12 +555,14 @@ def _mixture(modes:torch.Tensor, n:int, std:float, seed) -> ToyData:
     y = torch.randint(len(modes), (n,), generator=g)
     return ToyData(modes[y] + std * torch.randn(n, 2, generator=g), y, modes, float(std))
 
-def ring_of_gaussians(n:int=1000, n_modes:int=8, radius:float=2., std:float=0.02, seed:int|None=None) -> ToyData:
+def ring_of_gaussians(n:int=1000, n_modes:int=8, radius:float=2., std:float=0.02,
+                      seed:int|None=None) -> ToyData:
     "Samples from `n_modes` Gaussians evenly spaced on a circle of `radius`."
     t = torch.arange(n_modes) * 2 * torch.pi / n_modes
     return _mixture(radius * torch.stack([t.cos(), t.sin()], 1), n, std, seed)
 
-def grid_of_gaussians(n:int=1000, side:int=5, spacing:float=2., std:float=0.05, seed:int|None=None) -> ToyData:
+def grid_of_gaussians(n:int=1000, side:int=5, spacing:float=2., std:float=0.05,
+                      seed:int|None=None) -> ToyData:
     "Samples from `side`**2 Gaussians on a square grid centred at the origin."
     c = (torch.arange(side) - (side - 1) / 2) * spacing
     return _mixture(torch.cartesian_prod(c, c), n, std, seed)
@@ -522,16 +578,20 @@ class CleanReport:
     label_conflicts: list = field(default_factory=list)
 
     @property
-    def n_removed(self): return len(self.nonfinite) + len(self.wrong_shape) + len(self.duplicates) + len(self.label_conflicts)
+    def n_removed(self):
+        return len(self.nonfinite) + len(self.wrong_shape) + len(self.duplicates) + len(self.label_conflicts)
     @property
     def n_kept(self): return self.n_input - self.n_removed
     def as_dict(self):
-        return dict(n_input=self.n_input, n_kept=self.n_kept, nonfinite=self.nonfinite, wrong_shape=self.wrong_shape,
+        return dict(n_input=self.n_input, n_kept=self.n_kept, nonfinite=self.nonfinite,
+                    wrong_shape=self.wrong_shape,
                     duplicates=self.duplicates, label_conflicts=self.label_conflicts)
     def __str__(self):
-        parts = [f"{len(v)} {k.replace('_', ' ')}" for k, v in (('nonfinite', self.nonfinite), ('wrong_shape', self.wrong_shape),
+        parts = [f"{len(v)} {k.replace('_', ' ')}"
+                 for k, v in (('nonfinite', self.nonfinite), ('wrong_shape', self.wrong_shape),
                  ('duplicates', self.duplicates), ('label_conflicts', self.label_conflicts)) if v]
-        return f"kept {self.n_kept} of {self.n_input} images" + (f"; removed {', '.join(parts)}" if parts else "; nothing removed")
+        return (f"kept {self.n_kept} of {self.n_input} images" + (f"; removed {', '.join(parts)}" if parts
+                                                                  else "; nothing removed"))
 
 # %% ../nbs/01_data.ipynb #156430bb
 def _row_keys(x:np.ndarray) -> np.ndarray:
@@ -566,7 +626,8 @@ def clean(images, # (N, C, H, W) or (N, H, W) array/tensor, or a list of (C, H, 
         n = len(arrs)
     else:
         arr = np.asarray(images.detach().cpu() if isinstance(images, torch.Tensor) else images)
-        if arr.ndim not in (3, 4): raise DataError(f"images must have shape (N, C, H, W) or (N, H, W), got {arr.shape}")
+        if arr.ndim not in (3, 4):
+            raise DataError(f"images must have shape (N, C, H, W) or (N, H, W), got {arr.shape}")
         n = len(arr)
     y = _check_labels(labels, n, len(classes) if classes is not None else None).numpy()
     report = CleanReport(n_input=n)
@@ -612,7 +673,8 @@ def _part_sizes(n:int, fractions) -> list[int]:
     "Split `n` into len(fractions) whole parts by largest remainder, each at least 1."
     raw = [n * f for f in fractions]
     sizes = [int(np.floor(r)) for r in raw]
-    for i in sorted(range(len(raw)), key=lambda i: raw[i] - sizes[i], reverse=True)[:n - sum(sizes)]: sizes[i] += 1
+    for i in sorted(range(len(raw)), key=lambda i: raw[i] - sizes[i], reverse=True)[:n - sum(sizes)]:
+        sizes[i] += 1
     for i in range(len(sizes)):
         while sizes[i] == 0:
             j = max(range(len(sizes)), key=lambda j: sizes[j]); sizes[j] -= 1; sizes[i] += 1
@@ -623,10 +685,13 @@ def check_fractions(fractions, # one share per part
                    ) -> list[float]:
     "The shares as floats: finite, positive, summing to 1 (and `n_parts` of them); a ConfigError in the user's words otherwise."
     try: fractions = [float(f) for f in fractions]
-    except (TypeError, ValueError) as e: raise ConfigError(f"{say_arg('fractions')} must be numbers, got {fractions!r}") from e
-    if n_parts is not None and len(fractions) != n_parts: raise ConfigError(f"{len(fractions)} fractions for {n_parts} parts")
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{say_arg('fractions')} must be numbers, got {fractions!r}") from e
+    if n_parts is not None and len(fractions) != n_parts:
+        raise ConfigError(f"{len(fractions)} fractions for {n_parts} parts")
     if not all(np.isfinite(f) and f > 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ConfigError(f"{say_arg('fractions')} must be positive numbers that sum to 1, got {fractions}; e.g. 0.8 0.1 0.1")
+        raise ConfigError(f"{say_arg('fractions')} must be positive numbers that sum to 1, got {fractions}; "
+                          f"e.g. 0.8 0.1 0.1")
     return fractions
 
 def stratified_split(ds:ImageDataset, # the dataset to split
@@ -635,14 +700,16 @@ def stratified_split(ds:ImageDataset, # the dataset to split
                      names=('train', 'valid', 'test'), # part names
                     ) -> dict[str, ImageDataset]:
     "Split `ds` so every part holds about `fractions` of every class, and at least one sample of each."
-    if len(fractions) != len(names): raise ConfigError(f"{len(fractions)} fractions for {len(names)} part names {list(names)}")
+    if len(fractions) != len(names):
+        raise ConfigError(f"{len(fractions)} fractions for {len(names)} part names {list(names)}")
     fractions = check_fractions(fractions)
     if len(ds) == 0: raise DataError("the dataset is empty; there is nothing to split")
     counts = ds.class_counts().tolist()
     for c, n in enumerate(counts):
         if n < len(fractions):
             raise DataError(f"class {ds.classes[c]!r} has {n} sample(s), too few to put one in each of the "
-                            f"{len(fractions)} parts {list(names)}; collect more, drop the class, or use fewer parts")
+                            f"{len(fractions)} parts {list(names)}; collect more, drop the class, or use "
+                            f"fewer parts")
     g = make_generator(seed)
     parts = [[] for _ in fractions]
     for c in range(ds.n_classes):
@@ -654,7 +721,8 @@ def stratified_split(ds:ImageDataset, # the dataset to split
 # %% ../nbs/01_data.ipynb #a08d04e2
 def imbalance_counts(n_classes:int, n_max:int, ratio:float, kind:str='exponential') -> list[int]:
     "Per-class counts from `n_max` down to `n_max/ratio`: 'exponential' (long tail) or 'step' profile."
-    if n_classes < 2 or n_max < 1 or ratio < 1: raise ConfigError("need n_classes >= 2, n_max >= 1 and ratio >= 1")
+    if n_classes < 2 or n_max < 1 or ratio < 1:
+        raise ConfigError("need n_classes >= 2, n_max >= 1 and ratio >= 1")
     if kind == 'exponential': c = [n_max * ratio ** (-k / (n_classes - 1)) for k in range(n_classes)]
     elif kind == 'step': c = [n_max if k < n_classes // 2 else n_max / ratio for k in range(n_classes)]
     else: raise ConfigError(f"kind must be 'exponential' or 'step', got {kind!r}")
@@ -669,12 +737,14 @@ def make_imbalanced(ds:ImageDataset, # the (balanced) dataset
     if isinstance(counts, dict):
         want = list(have)
         for k, v in counts.items():
-            c = ds.classes.index(str(k)) if str(k) in ds.classes else k if isinstance(k, int) and 0 <= k < ds.n_classes else None
+            c = (ds.classes.index(str(k)) if str(k) in ds.classes
+                 else k if isinstance(k, int) and 0 <= k < ds.n_classes else None)
             if c is None: raise DataError(f"unknown class {k!r}; classes are {ds.classes}")
             want[c] = v
     else:
         want = list(counts)
-        if len(want) != ds.n_classes: raise DataError(f"counts has {len(want)} entries for {ds.n_classes} classes")
+        if len(want) != ds.n_classes:
+            raise DataError(f"counts has {len(want)} entries for {ds.n_classes} classes")
     g, keep = make_generator(seed), []
     for c, (w, h) in enumerate(zip(want, have)):
         if not isinstance(w, (int, np.integer)) or w < 1:
@@ -694,7 +764,8 @@ def plot_class_counts(datasets, # an ImageDataset or a {name: ImageDataset} dict
     fig, ax = plt.subplots(figsize=(max(4, 0.5 * len(classes) * max(1, len(names) / 2)), 3))
     w = 0.8 / len(names)
     for i, n in enumerate(names):
-        ax.bar(np.arange(len(classes)) + (i - (len(names) - 1) / 2) * w, datasets[n].class_counts().numpy(), w, label=n)
+        ax.bar(np.arange(len(classes)) + (i - (len(names) - 1) / 2) * w, datasets[n].class_counts().numpy(),
+               w, label=n)
     ax.set_xticks(range(len(classes)), classes, rotation=45 if max(map(len, classes)) > 3 else 0)
     ax.set_xlabel('class'); ax.set_ylabel('samples' + (' (log scale)' if log else ''))
     if log: ax.set_yscale('log')
@@ -710,7 +781,8 @@ def save_splits(splits:dict, path:str|Path, overwrite:bool=False) -> Path:
     for name, d in splits.items():
         if d.classes != first.classes or d.value_range != first.value_range:
             raise DataError(f"part {name!r} has other classes or value range than the first part")
-    arrays = {f'{p}_{name}': t.cpu().numpy() for name, d in splits.items() for p, t in (('x', d.images), ('y', d.labels))}
+    arrays = {f'{p}_{name}': t.cpu().numpy()
+              for name, d in splits.items() for p, t in (('x', d.images), ('y', d.labels))}
     with atomic_write(path, 'wb', overwrite=overwrite) as f:
         np.savez_compressed(f, classes=np.array(first.classes), value_range=np.array(first.value_range),
                             parts=np.array(list(splits)), **arrays)
@@ -720,12 +792,15 @@ def load_splits(path:str|Path) -> dict[str, ImageDataset]:
     "Read splits written by `save_splits` (or `genai-data prepare`), as `{name: ImageDataset}`."
     path = Path(path)
     if path.is_dir(): path = path / 'dataset.npz'
-    if not path.is_file(): raise DatasetNotFoundError(f"{path} does not exist; run `genai-data prepare` first")
+    if not path.is_file():
+        raise DatasetNotFoundError(f"{path} does not exist; run `genai-data prepare` first")
     try:
         with np.load(path, allow_pickle=False) as z:
             classes, rng = [str(c) for c in z['classes']], str(z['value_range'])
-            return {str(n): ImageDataset(torch.from_numpy(z[f'x_{n}']), torch.from_numpy(z[f'y_{n}']), classes, rng)
+            return {str(n): ImageDataset(torch.from_numpy(z[f'x_{n}']), torch.from_numpy(z[f'y_{n}']),
+                                         classes, rng)
                     for n in z['parts']}
     except GenaiDataError: raise
     except Exception as e:
-        raise DataError(f"cannot read prepared splits from {path} ({type(e).__name__}: {e}); prepare the dataset again") from e
+        raise DataError(f"cannot read prepared splits from {path} ({type(e).__name__}: {e}); prepare the "
+                        f"dataset again") from e

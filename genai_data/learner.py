@@ -14,7 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
 from fastcore.basics import patch
-from .core import (ConfigError, CorruptFileError, DataError, GenaiDataError, get_device, load_checked,
+from .core import (ConfigError, CorruptFileError, DataError, GenaiDataError, get_device,
+                             load_checked,
                              save_checked)
 
 # %% auto #0
@@ -41,9 +42,11 @@ class Step:
     "Plug-in for what one batch does; `optimizers` maps optimizer names to the models they update (see the table)."
     models = ('model',)
     optimizers = {'model': ('model',)}
-    def train_batch(self, learn, batch) -> dict: raise NotImplementedError(f"{type(self).__name__} must define train_batch")
+    def train_batch(self, learn, batch) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} must define train_batch")
     def valid_batch(self, learn, batch) -> dict: return {}
-    def sample(self, learn, n:int, y=None, generator=None): raise NotImplementedError(f"{type(self).__name__} does not generate")
+    def sample(self, learn, n:int, y=None, generator=None):
+        raise NotImplementedError(f"{type(self).__name__} does not generate")
     def state_dict(self) -> dict: return {}
     def load_state_dict(self, state:dict): pass
 
@@ -52,7 +55,8 @@ def _targets_hard(y): return y if y.ndim == 1 else y.argmax(1)
 
 def _check_targets(y, n_out):
     if y.ndim == 1 and len(y) and (int(y.min()) < 0 or int(y.max()) >= n_out):
-        raise DataError(f"a label in this batch is {int(y.min()) if int(y.min()) < 0 else int(y.max())} but the model has "
+        raise DataError(f"a label in this batch is {int(y.min()) if int(y.min()) < 0 else int(y.max())} but "
+                        f"the model has "
                         f"{n_out} outputs (classes 0..{n_out - 1}); give the model one output per class")
 
 class ClassifierStep(Step):
@@ -95,7 +99,8 @@ class EMA(nn.Module):
 def resolve_amp(amp, device:torch.device):
     "The autocast dtype (or None) for `amp` in (None/False, 'auto', 'bf16', 'fp16') on `device`."
     if amp in (None, False, 'off'): return None
-    if amp not in ('auto', 'bf16', 'fp16', True): raise ConfigError(f"amp must be None, 'auto', 'bf16' or 'fp16', got {amp!r}")
+    if amp not in ('auto', 'bf16', 'fp16', True):
+        raise ConfigError(f"amp must be None, 'auto', 'bf16' or 'fp16', got {amp!r}")
     if device.type == 'cuda':
         if amp in ('auto', True): return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.bfloat16 if amp == 'bf16' else torch.float16
@@ -108,17 +113,21 @@ def rng_state() -> dict:
     py = random.getstate()
     _, keys, pos, has_gauss, gauss = np.random.get_state()
     return {'python': [py[0], list(py[1]), py[2]],
-            'numpy': {'keys': torch.from_numpy(keys.astype(np.int64)), 'pos': int(pos), 'has_gauss': int(has_gauss), 'gauss': float(gauss)},
-            'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+            'numpy': {'keys': torch.from_numpy(keys.astype(np.int64)), 'pos': int(pos),
+                      'has_gauss': int(has_gauss), 'gauss': float(gauss)},
+            'torch': torch.get_rng_state(),
+            'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
 def set_rng_state(s:dict):
     "Restore states saved by `rng_state`."
     v, inner, g = s['python']
     random.setstate((v, tuple(inner), g))
     n = s['numpy']
-    np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
+    np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'],
+                         n['gauss']))
     torch.set_rng_state(s['torch'])
-    if s['cuda'] and torch.cuda.is_available() and len(s['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(s['cuda'])
+    if s['cuda'] and torch.cuda.is_available() and len(s['cuda']) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(s['cuda'])
 
 # %% ../nbs/04_learner.ipynb #a4d89220
 CKPT_FORMAT = 'genai_data.learner/2'
@@ -126,11 +135,13 @@ CKPT_FORMAT = 'genai_data.learner/2'
 def read_checkpoint(path:str|Path) -> dict:
     "Load a learner checkpoint safely: `weights_only=True`, format and SHA-256 checked; refusals raise `CheckpointError`."
     try: return load_checked(path, CKPT_FORMAT, 'checkpoint')
-    except CorruptFileError as e: raise CheckpointError(f"{e}. Resume from an earlier checkpoint or start afresh") from e
+    except CorruptFileError as e:
+        raise CheckpointError(f"{e}. Resume from an earlier checkpoint or start afresh") from e
 
 def _state_mismatch(target:dict, source:dict) -> list[str]:
     "Differences in keys and shapes between two state dicts."
-    out = [f"missing {k}" for k in target if k not in source] + [f"unexpected {k}" for k in source if k not in target]
+    out = [f"missing {k}"
+           for k in target if k not in source] + [f"unexpected {k}" for k in source if k not in target]
     out += [f"{k}: checkpoint {tuple(source[k].shape)} vs model {tuple(v.shape)}" for k, v in target.items()
             if k in source and torch.is_tensor(v) and tuple(v.shape) != tuple(source[k].shape)]
     return out
@@ -162,9 +173,12 @@ def rank() -> int:
 def _distributed_loader(dl, seed):
     "The same DataLoader but with a DistributedSampler that shards (and shuffles) across processes."
     shuffle = isinstance(dl.sampler, torch.utils.data.RandomSampler)
-    sampler = torch.utils.data.distributed.DistributedSampler(dl.dataset, shuffle=shuffle, seed=seed, drop_last=dl.drop_last)
-    return torch.utils.data.DataLoader(dl.dataset, batch_size=dl.batch_size, sampler=sampler, num_workers=dl.num_workers,
-                                       collate_fn=dl.collate_fn, pin_memory=dl.pin_memory, drop_last=dl.drop_last)
+    sampler = torch.utils.data.distributed.DistributedSampler(dl.dataset, shuffle=shuffle, seed=seed,
+                                                              drop_last=dl.drop_last)
+    return torch.utils.data.DataLoader(dl.dataset, batch_size=dl.batch_size, sampler=sampler,
+                                       num_workers=dl.num_workers,
+                                       collate_fn=dl.collate_fn, pin_memory=dl.pin_memory,
+                                       drop_last=dl.drop_last)
 
 # %% ../nbs/04_learner.ipynb #c65e41d5
 class Learner:
@@ -195,7 +209,8 @@ class Learner:
         self.device = get_device(device)
         self.amp_dtype = resolve_amp(amp, self.device)
         self.channels_last, self.grad_clip, self.seed = channels_last, grad_clip, seed
-        self.ckpt_dir, self.ckpt_every, self.ckpt_every_steps = (Path(ckpt_dir) if ckpt_dir else None), ckpt_every, ckpt_every_steps
+        self.ckpt_dir, self.ckpt_every, self.ckpt_every_steps = (Path(ckpt_dir) if ckpt_dir
+                                                                 else None), ckpt_every, ckpt_every_steps
         self.models = self._place_models(compile)
         self.train_dl, self.valid_dl = self._prepare_loader(train_dl), valid_dl
         self.opts, self.scalers, self.ema = self._make_optimizers(opt_func, ema)
@@ -223,16 +238,21 @@ class Learner:
 def _check_settings(step, models, grad_clip, ckpt_every, ckpt_every_steps, ema, opt_func):
     "Refuse settings that cannot work, naming the parameter and the fix."
     missing = [m for m in step.models if m not in models]
-    if missing: raise ConfigError(f"{type(step).__name__} needs models {list(step.models)}; missing {missing}")
-    if grad_clip is not None and not grad_clip > 0: raise ConfigError(f"grad_clip must be > 0 (or None), got {grad_clip}")
-    if not (isinstance(ckpt_every, int) and ckpt_every >= 1): raise ConfigError(f"ckpt_every must be a whole number >= 1, got {ckpt_every!r}")
+    if missing:
+        raise ConfigError(f"{type(step).__name__} needs models {list(step.models)}; missing {missing}")
+    if grad_clip is not None and not grad_clip > 0:
+        raise ConfigError(f"grad_clip must be > 0 (or None), got {grad_clip}")
+    if not (isinstance(ckpt_every, int) and ckpt_every >= 1):
+        raise ConfigError(f"ckpt_every must be a whole number >= 1, got {ckpt_every!r}")
     if ckpt_every_steps is not None and not (isinstance(ckpt_every_steps, int) and ckpt_every_steps >= 1):
         raise ConfigError(f"ckpt_every_steps must be a whole number >= 1 (or None), got {ckpt_every_steps!r}")
     unknown = [k for k in (ema if isinstance(ema, dict) else {}) if k not in models]
-    if unknown: raise ConfigError(f"ema names models {unknown} that this learner does not have ({list(models)})")
+    if unknown:
+        raise ConfigError(f"ema names models {unknown} that this learner does not have ({list(models)})")
     if isinstance(opt_func, dict):
         lacking = [k for k in step.optimizers if k not in opt_func]
-        if lacking: raise ConfigError(f"opt_func has no entry for optimizer(s) {lacking} of {type(step).__name__}")
+        if lacking:
+            raise ConfigError(f"opt_func has no entry for optimizer(s) {lacking} of {type(step).__name__}")
 
 # %% ../nbs/04_learner.ipynb #df54112b
 @patch
@@ -244,7 +264,8 @@ def _place_models(self:Learner, compile) -> dict:
     models = dict(self.raw_models)
     if is_distributed():
         ids = [self.device.index or 0] if self.device.type == 'cuda' else None
-        models = {k: nn.parallel.DistributedDataParallel(m, device_ids=ids) if any(p.requires_grad for p in m.parameters()) else m
+        models = {k: nn.parallel.DistributedDataParallel(m, device_ids=ids) if any(p.requires_grad
+                                                                                   for p in m.parameters()) else m
                   for k, m in models.items()}
     if compile:
         backend = compile if isinstance(compile, str) else 'inductor'
@@ -256,7 +277,8 @@ def _prepare_loader(self:Learner, dl):
     "Shard the loader across processes under DDP; give a shuffling loader a seeded generator whose state checkpoints save."
     if is_distributed(): dl = _distributed_loader(dl, self.seed)
     sampler = getattr(dl, 'sampler', None)
-    if hasattr(sampler, 'generator') and sampler.generator is None and not isinstance(sampler, torch.utils.data.SequentialSampler):
+    if hasattr(sampler, 'generator') and sampler.generator is None and not isinstance(
+            sampler, torch.utils.data.SequentialSampler):
         sampler.generator = torch.Generator().manual_seed(self.seed)
     return dl
 
@@ -268,7 +290,8 @@ def _make_optimizers(self:Learner, opt_func, ema):
     for name, owners in self.step.optimizers.items():
         f = opt_func[name] if isinstance(opt_func, dict) else opt_func
         opts[name] = f([p for o in owners for p in self.raw_models[o].parameters()])
-    scalers = {name: torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16) for name in opts}
+    scalers = {name: torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+               for name in opts}
     decays = {k: ema for k in self.raw_models} if isinstance(ema, (int, float)) else dict(ema or {})
     return opts, scalers, {k: EMA(self.raw_models[k], d) for k, d in decays.items()}
 
@@ -286,7 +309,8 @@ def _check_finite(self:Learner, loss, name):
     "Raise NonFiniteLossError, before any update, if `loss` is NaN or infinite."
     if not bool(torch.isfinite(loss.detach()).all()):
         last = self.ckpt_dir / 'last.pt' if self.ckpt_dir and (self.ckpt_dir / 'last.pt').exists() else None
-        raise NonFiniteLossError(f"loss of optimizer {name!r} is {loss.detach().float().item()} at epoch {self.epoch}, batch {self.batch_idx} "
+        raise NonFiniteLossError(f"loss of optimizer {name!r} is {loss.detach().float().item()} at epoch "
+                                 f"{self.epoch}, batch {self.batch_idx} "
                                  f"(update {self.step_count}); training stopped before applying it. "
                                  + (f"The last good checkpoint is {last}. " if last else "")
                                  + "Lower the learning rate, set grad_clip, or check the data for bad values")
@@ -328,9 +352,11 @@ def _checkpoint_state(self:Learner) -> dict:
             'schedulers': {k: s.state_dict() for k, s in self.scheds.items()},
             'ema': {k: e.module.state_dict() for k, e in self.ema.items()},
             'step_state': self.step.state_dict(),
-            'sampler_state': (self._epoch_sampler_state if self._epoch_sampler_state is not None else sampler.generator.get_state())
+            'sampler_state': (self._epoch_sampler_state if self._epoch_sampler_state is not None
+                              else sampler.generator.get_state())
                              if getattr(sampler, 'generator', None) is not None else None,
-            'epoch_logs': json.dumps([{k: float(v) for k, v in l.items()} for l in self.epoch_logs]) if self.batch_idx else '[]',
+            'epoch_logs': json.dumps([{k: float(v) for k, v in l.items()}
+                                      for l in self.epoch_logs]) if self.batch_idx else '[]',
             'rng': rng_state(), 'history': json.dumps(self.history)}
 
 @patch
@@ -350,14 +376,19 @@ def load_checkpoint(self:Learner, path:str|Path) -> dict:
     "Restore everything `save_checkpoint` wrote; refuse (changing nothing) if the models or optimizers do not match."
     ck = read_checkpoint(path)
     problems = []
-    if set(ck['models']) != set(self.raw_models): problems.append(f"models {sorted(ck['models'])} vs {sorted(self.raw_models)}")
+    if set(ck['models']) != set(self.raw_models):
+        problems.append(f"models {sorted(ck['models'])} vs {sorted(self.raw_models)}")
     else:
-        for k, m in self.raw_models.items(): problems += [f"{k}: {p}" for p in _state_mismatch(m.state_dict(), ck['models'][k])]
-    if set(ck['optimizers']) != set(self.opts): problems.append(f"optimizers {sorted(ck['optimizers'])} vs {sorted(self.opts)}")
-    if set(ck['ema']) != set(self.ema): problems.append(f"EMA models {sorted(ck['ema'])} vs {sorted(self.ema)}")
+        for k, m in self.raw_models.items():
+            problems += [f"{k}: {p}" for p in _state_mismatch(m.state_dict(), ck['models'][k])]
+    if set(ck['optimizers']) != set(self.opts):
+        problems.append(f"optimizers {sorted(ck['optimizers'])} vs {sorted(self.opts)}")
+    if set(ck['ema']) != set(self.ema):
+        problems.append(f"EMA models {sorted(ck['ema'])} vs {sorted(self.ema)}")
     if problems:
         raise CheckpointError(f"checkpoint {path} does not match this learner: " + '; '.join(problems[:8])
-                              + (' ...' if len(problems) > 8 else '') + ". Build the same models (and options) as the run that wrote it")
+                              + (' ...' if len(problems) > 8
+                                 else '') + ". Build the same models (and options) as the run that wrote it")
     try:
         opts_backup = {k: copy.deepcopy(o.state_dict()) for k, o in self.opts.items()}
         for k, m in self.raw_models.items(): m.load_state_dict(ck['models'][k])
@@ -379,7 +410,8 @@ def load_checkpoint(self:Learner, path:str|Path) -> dict:
 def _mean_logs(logs:list[dict]) -> dict:
     "The mean of each logged number over a list of per-batch log dicts."
     keys = {k for l in logs for k in l}
-    return {k: float(torch.stack([torch.as_tensor(l[k], dtype=torch.float32).detach().cpu() for l in logs if k in l]).mean()) for k in sorted(keys)}
+    return {k: float(torch.stack([torch.as_tensor(l[k], dtype=torch.float32).detach().cpu()
+                                  for l in logs if k in l]).mean()) for k in sorted(keys)}
 
 @patch
 def _make_schedulers(self:Learner, total_steps:int):
@@ -389,7 +421,8 @@ def _make_schedulers(self:Learner, total_steps:int):
         f = self.sched_func.get(name) if isinstance(self.sched_func, dict) else self.sched_func
         if f is not None and name not in self.scheds: self.scheds[name] = f(opt, total_steps)
     pending = getattr(self, '_pending_sched_state', None)
-    if pending:   # creating a scheduler resets the learning rate, so re-apply the checkpoint's optimizer state after it
+    # creating a scheduler resets the learning rate, so re-apply the checkpoint's optimizer state after it
+    if pending:
         for k, o in self.opts.items(): o.load_state_dict(self._pending_opt_state[k])
         for k, s in self.scheds.items():
             if k in pending: s.load_state_dict(pending[k])
@@ -437,7 +470,8 @@ def _one_batch(self:Learner, i:int, batch):
     try: self('after_batch')
     except KeyboardInterrupt: self._interrupt.requested = True
     if self._interrupt.requested: raise KeyboardInterrupt
-    if self.ckpt_dir and self.ckpt_every_steps and self.step_count % self.ckpt_every_steps == 0: self.save_checkpoint()
+    if self.ckpt_dir and self.ckpt_every_steps and self.step_count % self.ckpt_every_steps == 0:
+        self.save_checkpoint()
 
 # %% ../nbs/04_learner.ipynb #ae43734c
 @patch
@@ -448,11 +482,13 @@ def _one_epoch(self:Learner, epoch:int, epochs:int, start_batch:int=0):
     gen = getattr(sampler, 'generator', None)
     if hasattr(sampler, 'set_epoch'): sampler.set_epoch(epoch)
     if gen is not None:
-        if self._resume_sampler_state is not None: gen.set_state(self._resume_sampler_state); self._resume_sampler_state = None
+        if self._resume_sampler_state is not None:
+            gen.set_state(self._resume_sampler_state); self._resume_sampler_state = None
         self._epoch_sampler_state = gen.get_state()
     it = iter(self.train_dl)
     for _ in range(start_batch): next(it)                          # batches done before the interruption
-    if self._resume_rng is not None: set_rng_state(self._resume_rng); self._resume_rng = None   # mid-epoch: after the order
+    if self._resume_rng is not None:
+        set_rng_state(self._resume_rng); self._resume_rng = None   # mid-epoch: after the order
     self.epoch_logs, self._resume_epoch_logs = (self._resume_epoch_logs or []) if start_batch else [], None
     self('before_epoch')
     for i, batch in enumerate(it, start=start_batch): self._one_batch(i, batch)
@@ -471,16 +507,20 @@ def _stop_interrupted(self:Learner, epochs:int):
     self.interrupted = True
     if self.ckpt_dir:
         p = self.save_checkpoint()
-        if self.is_main: print(f"interrupted at epoch {self.epoch}, batch {self.batch_idx}; checkpoint written to {p}. "
+        if self.is_main:
+            print(f"interrupted at epoch {self.epoch}, batch {self.batch_idx}; checkpoint written to {p}. "
                                f"Continue with learn.fit({epochs}, resume='{p}')")
 
 @patch
 def fit(self:Learner, epochs:int, # total number of epochs (a resumed run continues up to this)
         resume:str|Path|None=None): # a checkpoint to continue from, or 'last' for ckpt_dir/last.pt
     "Train for `epochs` epochs, or continue a run from a checkpoint up to `epochs`; returns the history."
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1: raise ConfigError(f"epochs must be a whole number >= 1, got {epochs!r}")
-    if len(self.train_dl) == 0: raise DataError("the training loader yields no batches: the dataset is empty, or smaller than "
-                                                "one batch with drop_last=True; give it data or a smaller batch size")
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ConfigError(f"epochs must be a whole number >= 1, got {epochs!r}")
+    if len(self.train_dl) == 0:
+        raise DataError("the training loader yields no batches: the dataset is empty, or smaller than "
+                                                "one batch with drop_last=True; give it data or a smaller "
+                                                "batch size")
     self._restore(resume, epochs)
     start_batch = self.batch_idx
     for m in self.models.values(): m.train()
@@ -527,14 +567,18 @@ class SampleGrid(Callback):
     "Every `every` epochs, save a grid of `n` samples (fixed noise, EMA model when kept) to `out_dir/epoch-NNNN.png`."
     order = 30
     def __init__(self, out_dir, every:int=1, n:int=64, labels=None, value_range:str='[-1,1]', seed:int=0):
-        self.out_dir, self.every, self.n, self.labels, self.value_range, self.seed = Path(out_dir), every, n, labels, value_range, seed
+        self.out_dir, self.every, self.n, self.labels, self.value_range, self.seed = Path(
+                out_dir), every, n, labels, value_range, seed
     def after_epoch(self):
         if not self.learn.is_main or self.learn.epoch % self.every: return
         from genai_data.core import show_images, save_figure, range_bounds
-        x = self.learn.step.sample(self.learn, self.n, y=self.labels, generator=torch.Generator().manual_seed(self.seed))
+        x = self.learn.step.sample(self.learn, self.n, y=self.labels,
+                                   generator=torch.Generator().manual_seed(self.seed))
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        save_figure(show_images(x.float().cpu().clamp(*range_bounds(self.value_range)), self.labels, value_range=self.value_range,
-                                ncols=8, title=f'epoch {self.learn.epoch}'), self.out_dir / f'epoch-{self.learn.epoch:04d}.png')
+        save_figure(show_images(x.float().cpu().clamp(*range_bounds(self.value_range)), self.labels,
+                                value_range=self.value_range,
+                                ncols=8, title=f'epoch {self.learn.epoch}'),
+                                self.out_dir / f'epoch-{self.learn.epoch:04d}.png')
 
 class LivePlot(Callback):
     "Redraw the per-epoch training (and validation) losses in a notebook after every epoch."
@@ -561,7 +605,8 @@ def _subplots(figsize=(5, 3)):
 # %% ../nbs/04_learner.ipynb #84a50085
 def linear_decay(every:int=1): # the optimizer steps once per `every` batches
     "A Learner `sched_func`: the learning rate falls linearly from its initial value to 0 at the optimizer's last update."
-    if not isinstance(every, int) or every < 1: raise ConfigError(f"every must be a whole number >= 1, got {every!r}")
+    if not isinstance(every, int) or every < 1:
+        raise ConfigError(f"every must be a whole number >= 1, got {every!r}")
     def make(opt, total_steps):
         updates = max(1, total_steps // every)
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0., 1 - i / updates))

@@ -35,36 +35,52 @@ def resolve_sampling_strategy(sampling_strategy, # a name, a float ratio, a {cla
     c_max, c_min = max(counts, key=counts.get), min(counts, key=counts.get)
     s = sampling_strategy(np.asarray(y)) if callable(sampling_strategy) else sampling_strategy
     if isinstance(s, str):
-        if s not in STRATEGIES: raise ConfigError(f"unknown sampling_strategy {s!r}; use one of {list(STRATEGIES)}, a float or a dict")
+        if s not in STRATEGIES:
+            raise ConfigError(f"unknown sampling_strategy {s!r}; use one of {list(STRATEGIES)}, a float or a "
+                              f"dict")
         if s == 'auto': s = 'not majority' if kind == 'over' else 'not minority'
-        if s == 'minority' and kind == 'under': raise ConfigError("sampling_strategy='minority' cannot be used to under-sample; use 'not minority' or 'majority'")
-        if s == 'majority' and kind == 'over': raise ConfigError("sampling_strategy='majority' cannot be used to over-sample; use 'not majority' or 'minority'")
+        if s == 'minority' and kind == 'under':
+            raise ConfigError("sampling_strategy='minority' cannot be used to under-sample; use 'not "
+                              "minority' or 'majority'")
+        if s == 'majority' and kind == 'over':
+            raise ConfigError("sampling_strategy='majority' cannot be used to over-sample; use 'not "
+                              "majority' or 'minority'")
         targets = {'all': list(counts), 'minority': [c_min], 'majority': [c_max],
-                   'not minority': [c for c in counts if c != c_min], 'not majority': [c for c in counts if c != c_max]}[s]
+                   'not minority': [c for c in counts if c != c_min],
+                   'not majority': [c for c in counts if c != c_max]}[s]
         return {c: (n_max - counts[c] if kind == 'over' else n_min) for c in targets}
     if isinstance(s, dict):
         unknown = [k for k in s if k not in counts]
-        if unknown: raise ConfigError(f"sampling_strategy names class(es) {unknown} that are not in y (classes: {list(counts)})")
+        if unknown:
+            raise ConfigError(f"sampling_strategy names class(es) {unknown} that are not in y (classes: "
+                              f"{list(counts)})")
         out = {}
         for c, n in sorted(s.items()):
-            if not isinstance(n, numbers.Integral) or n < 0: raise ConfigError(f"class {c}: the target count must be a whole number >= 0, got {n!r}")
+            if not isinstance(n, numbers.Integral) or n < 0:
+                raise ConfigError(f"class {c}: the target count must be a whole number >= 0, got {n!r}")
             if kind == 'over' and n < counts[c]:
-                raise ConfigError(f"class {c} has {counts[c]} samples; over-sampling cannot reduce it to {n}. Ask for >= {counts[c]} or under-sample")
+                raise ConfigError(f"class {c} has {counts[c]} samples; over-sampling cannot reduce it to "
+                                  f"{n}. Ask for >= {counts[c]} or under-sample")
             if kind == 'under' and n > counts[c]:
-                raise ConfigError(f"class {c} has {counts[c]} samples; under-sampling cannot raise it to {n}. Ask for <= {counts[c]} or over-sample")
+                raise ConfigError(f"class {c} has {counts[c]} samples; under-sampling cannot raise it to "
+                                  f"{n}. Ask for <= {counts[c]} or over-sample")
             out[c] = n - counts[c] if kind == 'over' else int(n)
         return out
     if isinstance(s, numbers.Real) and not isinstance(s, bool):
-        if len(counts) != 2: raise ConfigError(f"a float sampling_strategy needs exactly two classes, y has {len(counts)}; use a dict")
+        if len(counts) != 2:
+            raise ConfigError(f"a float sampling_strategy needs exactly two classes, y has {len(counts)}; "
+                              f"use a dict")
         if not 0 < s <= 1: raise ConfigError(f"a float sampling_strategy must be in (0, 1], got {s}")
         if kind == 'over':
             out = {c: int(n_max * s - n) for c, n in counts.items() if c != c_max}
             if any(v <= 0 for v in out.values()):
-                raise ConfigError(f"sampling_strategy={s} would remove samples from the minority class ({n_min} of {n_max}); use a larger ratio")
+                raise ConfigError(f"sampling_strategy={s} would remove samples from the minority class "
+                                  f"({n_min} of {n_max}); use a larger ratio")
             return out
         out = {c: int(n_min / s) for c, n in counts.items() if c != c_min}
         if any(v > counts[c] for c, v in out.items()):
-            raise ConfigError(f"sampling_strategy={s} would need more majority samples than exist; use a larger ratio")
+            raise ConfigError(f"sampling_strategy={s} would need more majority samples than exist; use a "
+                              f"larger ratio")
         return out
     raise ConfigError(f"sampling_strategy must be a string, float, dict or callable, got {type(s).__name__}")
 
@@ -73,13 +89,16 @@ def _check_xy(X, y):
     "Validate `X` (N, ...) and labels `y` (N,); return torch tensors, a function converting results back, and label names (or None)."
     is_np = not isinstance(X, torch.Tensor)
     try: Xt = torch.from_numpy(np.ascontiguousarray(X)) if is_np else X
-    except TypeError as e: raise DataError(f"X must be numeric samples (N, ...), got {np.asarray(X).dtype}") from e
+    except TypeError as e:
+        raise DataError(f"X must be numeric samples (N, ...), got {np.asarray(X).dtype}") from e
     y_np, names = not isinstance(y, torch.Tensor), None
     if y_np:
         ya = np.asarray(y)
         if ya.dtype.kind in 'USO':                                   # class names: encode, resample, map back
             try: names, codes = np.unique(ya, return_inverse=True)
-            except TypeError as e: raise DataError("y mixes numbers and strings; give every sample the same kind of label") from e
+            except TypeError as e:
+                raise DataError("y mixes numbers and strings; give every sample the same kind of "
+                                "label") from e
             ya = codes.reshape(-1)
         yt = torch.from_numpy(np.ascontiguousarray(ya))
     else: yt = y
@@ -102,7 +121,9 @@ def _encode_strategy(strategy, y, names):
     if callable(strategy): strategy = strategy(np.asarray(y))
     if not isinstance(strategy, dict): return strategy
     unknown = [k for k in strategy if k not in index]
-    if unknown: raise ConfigError(f"sampling_strategy names class(es) {unknown} that are not in y (classes: {list(index)})")
+    if unknown:
+        raise ConfigError(f"sampling_strategy names class(es) {unknown} that are not in y (classes: "
+                          f"{list(index)})")
     return {index[k]: n for k, n in strategy.items()}
 
 class _BaseSampler:
@@ -120,10 +141,13 @@ class _BaseSampler:
         strategy = _encode_strategy(self.sampling_strategy, y, names)
         self.sampling_strategy_ = resolve_sampling_strategy(strategy, yt.cpu().numpy(), self._kind)
         Xr, yr = self._fit_resample(Xt, yt)
-        if names is not None: self.sampling_strategy_ = {names[c].item(): n for c, n in self.sampling_strategy_.items()}
+        if names is not None:
+            self.sampling_strategy_ = {names[c].item(): n for c, n in self.sampling_strategy_.items()}
         return back(Xr, yr)
 
-    def __repr__(self): return f"{type(self).__name__}(sampling_strategy={self.sampling_strategy!r}, random_state={self.random_state!r})"
+    def __repr__(self):
+        return (f"{type(self).__name__}(sampling_strategy={self.sampling_strategy!r}, "
+                f"random_state={self.random_state!r})")
 
 class RandomOverSampler(_BaseSampler):
     "Over-sample by repeating randomly chosen samples of each class to grow (imbalanced-learn's interface)."
@@ -147,7 +171,8 @@ class RandomUnderSampler(_BaseSampler):
             members = torch.nonzero(yc == c).flatten()
             if c in self.sampling_strategy_:
                 n = self.sampling_strategy_[c]
-                pick = torch.randint(len(members), (n,), generator=g) if self.replacement else torch.randperm(len(members), generator=g)[:n]
+                pick = (torch.randint(len(members), (n,), generator=g) if self.replacement
+                        else torch.randperm(len(members), generator=g)[:n])
                 members = members[pick.sort().values] if not self.replacement else members[pick]
             idx.append(members)
         self.sample_indices_ = torch.cat(idx)
@@ -163,7 +188,8 @@ def knn(X:torch.Tensor, # (n, d) points to search
        ) -> tuple[torch.Tensor, torch.Tensor]:
     "Euclidean distances and indices `(m, k)` of the k nearest points of X to each query, nearest first, by batched matrix products."
     own, n = queries is None, len(X)
-    if not isinstance(k, numbers.Integral) or k < 1: raise ConfigError(f"k must be a whole number >= 1, got {k!r}")
+    if not isinstance(k, numbers.Integral) or k < 1:
+        raise ConfigError(f"k must be a whole number >= 1, got {k!r}")
     if k > n - own: raise DataError(f"asked for {k} neighbours among {n} points; need at least {k + own}")
     Xf = X.float() if X.dtype in (torch.float16, torch.bfloat16) or not X.is_floating_point() else X
     if own: rows = torch.arange(n, device=X.device) if rows is None else rows.to(X.device)
@@ -192,38 +218,47 @@ class SMOTE(_BaseSampler):
                  k_neighbors:int=5, # neighbours to interpolate towards
                  chunk:int=1024): # rows per distance block in the neighbour search
         super().__init__(sampling_strategy, random_state)
-        if not isinstance(k_neighbors, numbers.Integral) or k_neighbors < 1: raise ConfigError(f"k_neighbors must be an integer >= 1, got {k_neighbors!r}")
+        if not isinstance(k_neighbors, numbers.Integral) or k_neighbors < 1:
+            raise ConfigError(f"k_neighbors must be an integer >= 1, got {k_neighbors!r}")
         self.k_neighbors, self.chunk = int(k_neighbors), chunk
 
     def _fit_resample(self, X, y):
         g, flat, yc = self._generator(), X.reshape(len(X), -1), y.cpu()
-        if not X.is_floating_point(): raise DataError(f"SMOTE interpolates, so X must be floating point, got {X.dtype}")
+        if not X.is_floating_point():
+            raise DataError(f"SMOTE interpolates, so X must be floating point, got {X.dtype}")
         new_x, new_y, self.base_indices_, self.neighbor_indices_ = [flat], [y], [], []
         for c, n in self.sampling_strategy_.items():
             if n == 0: continue
             members = torch.nonzero(yc == c).flatten()
             if len(members) <= self.k_neighbors:
-                raise DataError(f"class {c} has {len(members)} samples; SMOTE with k_neighbors={self.k_neighbors} needs at least "
-                                f"{self.k_neighbors + 1}. Lower k_neighbors or use RandomOverSampler for this class")
+                raise DataError(f"class {c} has {len(members)} samples; SMOTE with "
+                                f"k_neighbors={self.k_neighbors} needs at least "
+                                f"{self.k_neighbors + 1}. Lower k_neighbors or use RandomOverSampler for "
+                                f"this class")
             Xc = flat[members.to(X.device)]
             base = torch.randint(len(members), (n,), generator=g)
             pick = torch.randint(self.k_neighbors, (n,), generator=g)
             gap = torch.rand(n, 1, generator=g).to(X.device, X.dtype)
-            used, slot = torch.unique(base, return_inverse=True)            # search neighbours of drawn bases only
-            nn_idx = knn_indices(Xc, self.k_neighbors, rows=used, chunk=self.chunk).sort(1).values  # fixed order
+            # search neighbours of drawn bases only
+            used, slot = torch.unique(base, return_inverse=True)
+            # fixed order
+            nn_idx = knn_indices(Xc, self.k_neighbors, rows=used, chunk=self.chunk).sort(1).values
             nb = nn_idx[slot.to(X.device), pick.to(X.device)]
             b = base.to(X.device)
             new_x.append(Xc[b] + gap * (Xc[nb] - Xc[b]))
             new_y.append(torch.full((n,), c, dtype=y.dtype, device=y.device))
             self.base_indices_.append(members[base]); self.neighbor_indices_.append(members[nb.cpu()])
-        self.base_indices_ = torch.cat(self.base_indices_) if self.base_indices_ else torch.empty(0, dtype=torch.long)
-        self.neighbor_indices_ = torch.cat(self.neighbor_indices_) if self.neighbor_indices_ else torch.empty(0, dtype=torch.long)
+        self.base_indices_ = (torch.cat(self.base_indices_) if self.base_indices_
+                              else torch.empty(0, dtype=torch.long))
+        self.neighbor_indices_ = (torch.cat(self.neighbor_indices_) if self.neighbor_indices_
+                                  else torch.empty(0, dtype=torch.long))
         return torch.cat(new_x).reshape(-1, *X.shape[1:]), torch.cat(new_y)
 
 # %% ../nbs/03_resample.ipynb #7223140f
 def segment_residuals(X_new, X_base, X_nb):
     "For points claimed to lie on segments [base, nb]: (distance off the line, position u along it)."
-    a, b, p = (torch.as_tensor(np.asarray(t) if not isinstance(t, torch.Tensor) else t).reshape(len(X_new), -1).double()
+    a, b, p = (torch.as_tensor(np.asarray(t) if not isinstance(t, torch.Tensor)
+                               else t).reshape(len(X_new), -1).double()
                for t in (X_base, X_nb, X_new))
     d = b - a
     u = ((p - a) * d).sum(1) / (d * d).sum(1).clamp_min(1e-300)
@@ -244,14 +279,17 @@ def class_weights(y, # labels (NumPy or torch)
     counts = torch.bincount(yt, minlength=k).double()
     if (counts == 0).any():
         missing = torch.nonzero(counts == 0).flatten().tolist()
-        raise DataError(f"class(es) {missing} have no samples, so their weight is undefined; drop them or add samples")
+        raise DataError(f"class(es) {missing} have no samples, so their weight is undefined; drop them or "
+                        f"add samples")
     if not 0 <= smoothing <= 1: raise ConfigError(f"smoothing must be in [0, 1], got {smoothing}")
     return ((len(yt) / (k * counts)) ** (1 - smoothing)).float()
 
 def weighted_sampler(y, # labels
                      num_samples:int|None=None, # draws per epoch (default: len(y))
-                     replacement:bool=True, generator=None, **kwargs) -> torch.utils.data.WeightedRandomSampler:
+                     replacement:bool=True, generator=None,
+                     **kwargs) -> torch.utils.data.WeightedRandomSampler:
     "A `WeightedRandomSampler` that draws every class equally often in expectation (weights from `class_weights`)."
     yt = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).long().cpu()
     w = class_weights(yt, **kwargs)[yt].double()
-    return torch.utils.data.WeightedRandomSampler(w, num_samples or len(yt), replacement=replacement, generator=generator)
+    return torch.utils.data.WeightedRandomSampler(w, num_samples or len(yt), replacement=replacement,
+                                                  generator=generator)
