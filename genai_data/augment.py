@@ -11,15 +11,16 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import ConfigError, DataError, check_value_range, convert_range, draw_noise, range_bounds
+from .core import (ConfigError, DataError, check_in_range, check_value_range, convert_range,
+                             draw_noise, range_bounds)
 
 # %% auto #0
-__all__ = ['POLICIES', 'check_batch', 'BatchTransform', 'affine_matrices', 'warp', 'RandomAffine', 'RandomResizedCrop',
-           'RandomHorizontalFlip', 'RandomVerticalFlip', 'adjust_brightness', 'adjust_contrast', 'adjust_saturation',
-           'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue', 'ColorJitter', 'GaussianNoise', 'gaussian_kernels',
-           'gaussian_filter', 'GaussianBlur', 'box_masks', 'RandomErasing', 'Cutout', 'Compose', 'RandomApply',
-           'show_augmentations', 'Mixup', 'CutMix', 'PolicyAugment', 'AutoAugment', 'RandAugment', 'TrivialAugmentWide',
-           'DiffAugment']
+__all__ = ['POLICIES', 'check_batch', 'BatchTransform', 'affine_matrices', 'warp', 'RandomAffine', 'ordinary_augment',
+           'RandomResizedCrop', 'RandomHorizontalFlip', 'RandomVerticalFlip', 'adjust_brightness', 'adjust_contrast',
+           'adjust_saturation', 'rgb_to_hsv', 'hsv_to_rgb', 'adjust_hue', 'ColorJitter', 'GaussianNoise',
+           'gaussian_kernels', 'gaussian_filter', 'GaussianBlur', 'box_masks', 'RandomErasing', 'Cutout', 'Compose',
+           'RandomApply', 'show_augmentations', 'Mixup', 'CutMix', 'PolicyAugment', 'AutoAugment', 'RandAugment',
+           'TrivialAugmentWide', 'DiffAugment']
 
 # %% ../nbs/02_augment.ipynb #e99a7719
 def check_batch(x:torch.Tensor) -> torch.Tensor:
@@ -46,18 +47,13 @@ def _range_pair(v, name, centre=None, lo_limit=None):
     return v
 
 def _check_batch_range(x, value_range, name):
-    "Refuse a batch outside the range the transform was built for, which it would otherwise clamp or misread silently."
-    lo, hi = range_bounds(value_range)
-    mn, mx = (float(v) for v in torch.aminmax(x.detach()))
-    if mn < lo - 1e-4 or mx > hi + 1e-4 or mn != mn:
-        fit = '[-1,1]' if -1 - 1e-4 <= mn and mx <= 1 + 1e-4 else None
-        raise DataError(f"{name} was built for value_range={value_range!r} but the batch holds values in "
-                        f"[{mn:.3g}, {mx:.3g}]; "
-                        + (f"build it with value_range={fit!r}" if fit
-                           else "rescale the images to [0,1] or [-1,1] first"))
+    "Refuse a batch outside the range the transform was built for: it would clamp or misread it silently."
+    fix = lambda guess: (f"build it with value_range={guess!r}" if guess in ('[0,1]', '[-1,1]')
+                         else "rescale the images to [0,1] or [-1,1] first")
+    check_in_range(x.detach(), value_range, f"the images given to {name}", fix=fix)
 
 class BatchTransform(nn.Module):
-    "Base class: a transform of float batches with per-sample random parameters, applied with probability `p`."
+    "Base class: a transform of float batches, per-sample random parameters, applied with probability `p`."
     def __init__(self, p:float=1.0, # probability that a sample is transformed
                  value_range:str='[0,1]', # range of the images: '[0,1]' or '[-1,1]'
                  generator:torch.Generator|None=None): # source of randomness (None: torch's global RNG)
@@ -166,6 +162,13 @@ class RandomAffine(BatchTransform):
         sc = self.uniform(n, *self.scale)
         sh = torch.stack([self.uniform(n, *self.shear[:2]), self.uniform(n, *self.shear[2:])], 1)
         return warp(x, affine_matrices(angle, t, sc, sh, (h, w)).to(dev), self.fill, mode=self.mode)
+
+# %% ../nbs/02_augment.ipynb #6e63b809
+def ordinary_augment(value_range:str='[0,1]', # range of the images
+                     generator:torch.Generator|None=None) -> RandomAffine:
+    "The course's ordinary augmentation: rotations up to 10°, shifts up to 10% and zooms of 0.9 to 1.1."
+    return RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), value_range=value_range,
+                        generator=generator)
 
 # %% ../nbs/02_augment.ipynb #ecc477da
 class RandomResizedCrop(BatchTransform):
@@ -313,7 +316,7 @@ def gaussian_filter(x:torch.Tensor, # images (N, C, H, W)
                     size:int, # odd kernel length
                     padding:str='reflect', # 'reflect' keeps H and W; 'valid' shrinks each by size - 1
                    ) -> torch.Tensor:
-    "Separable Gaussian filter (rows, then columns) as grouped convolutions: one kernel per sample or one for all."
+    "Separable Gaussian filter (rows, then columns) by grouped convolutions: one kernel per sample, or one."
     if padding not in ('reflect', 'valid'):
         raise ConfigError(f"padding must be 'reflect' or 'valid', got {padding!r}")
     n, c, h, w = x.shape
@@ -464,7 +467,7 @@ class _Mixer(nn.Module):
         return x, y.to(x.dtype), lam, perm, rng
 
 class Mixup(_Mixer):
-    "Mix each sample and its one-hot label with a random partner: weight lambda ~ Beta(alpha, alpha) per sample."
+    "Mix each sample and its one-hot label with a random partner, weight lambda ~ Beta(alpha, alpha) each."
     def __init__(self, alpha:float=0.2, n_classes:int|None=None, generator=None):
         super().__init__(alpha, n_classes, generator)
     def forward(self, x, y):
@@ -522,7 +525,7 @@ def AutoAugment(policy:str='imagenet', **kwargs):
     return PolicyAugment('autoaugment', policy=policy, **kwargs)
 
 def RandAugment(num_ops:int=2, magnitude:int=9, **kwargs):
-    "RandAugment: `num_ops` random operations of strength `magnitude` (0..30) per sample, as a `PolicyAugment`."
+    "RandAugment: `num_ops` random operations of strength `magnitude` (0..30) per sample (a `PolicyAugment`)."
     return PolicyAugment('randaugment', num_ops=num_ops, magnitude=magnitude, **kwargs)
 
 def TrivialAugmentWide(**kwargs):

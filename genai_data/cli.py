@@ -1,4 +1,4 @@
-"""The practitioner's entry point: prepare a labelled image dataset, then balance or enlarge it with a generator, gated by evidence, exported with provenance and a report, from the shell.
+"""The practitioner's entry point: prepare a labelled image dataset, then balance or enlarge it with a generator, gated by evidence, exported with provenance and a report, and verify the export, from the shell.
 
 Docs: https://genai-data.github.io/genai_data/cli.html.md"""
 
@@ -6,60 +6,28 @@ Docs: https://genai-data.github.io/genai_data/cli.html.md"""
 
 # %% ../nbs/14_cli.ipynb #6b30f90e
 from __future__ import annotations
-import argparse, json, sys, time, warnings
+import argparse, json, os, sys, time, warnings
+from dataclasses import fields
 from pathlib import Path
 import torch
 import genai_data
-from .core import (ConfigError, DataError, GenaiDataError, DatasetNotFoundError, arg_words,
-                             atomic_dir, atomic_write, check_output_dir,
+from .core import (ConfigError, GenaiDataError, arg_words, atomic_dir, atomic_write,
+                             check_output_dir,
                              check_seed, save_figure, say_arg, show_images)
-from .data import (FLOAT_RANGES, TORCHVISION_DATASETS, ImageDataset, check_fractions,
-                             check_image_size, clean, load_digits,
-                             load_image_folder, load_splits, load_torchvision, imbalance_counts,
-                             make_imbalanced, read_npz,
-                             resize_images, save_splits, stratified_split)
-from .synth import GENERATIVE, check_method, synthesize_dataset, verify_dataset
+from .data import (FLOAT_RANGES, ImageDataset, check_fractions, check_image_size, clean,
+                             resize_images,
+                             save_splits, stratified_split)
+from .generators import GENERATIVE
+from .export import verify_dataset
+from .pipeline import RunConfig, load_source, run_synthesis
 
 # %% auto #0
-__all__ = ['load_source', 'write_prepared', 'prepare', 'load_for_run', 'parse_sampling_strategy', 'summary_lines',
-           'run_synthesis', 'verify_command', 'main']
-
-# %% ../nbs/14_cli.ipynb #c36ed80e
-def load_source(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a folder, or an .npz file
-                size:int|None=None, # resize images to size x size
-                root:str|Path='data', # folder holding torchvision datasets
-                download:bool=False, # let torchvision download missing files
-                input_range:str|None=None, # value range of a float .npz
-                on_corrupt:str='raise', # 'raise' or 'skip' unreadable image files
-                progress:bool=True, # progress bar while reading image folders
-               ) -> tuple[dict, str]:
-    "Read a dataset by name or path; return clean()'s keyword arguments and a description of the source."
-    # digits and image folders are resized while loading; other sources are resized by `prepare` after cleaning
-    key = dataset.lower()
-    if key == 'digits':
-        ds, desc = load_digits(size or 8), f"scikit-learn digits ({size or 8}x{size or 8})"
-    elif key in TORCHVISION_DATASETS:
-        parts = [load_torchvision(key, root, train=t, download=download) for t in (True, False)]
-        ds = ImageDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
-                          parts[0].classes)
-        desc = f"torchvision {TORCHVISION_DATASETS[key][0]} from {root} (train + test files, re-split)"
-    elif Path(dataset).is_dir():
-        ds, desc = (load_image_folder(dataset, size=size, on_corrupt=on_corrupt, progress=progress),
-                    f"image folder {dataset}")
-    elif Path(dataset).suffix == '.npz' and Path(dataset).is_file():
-        x, y, classes, rng = read_npz(dataset, input_range)
-        return dict(images=x, labels=y, classes=classes, value_range=rng), f"npz file {dataset}"
-    else:
-        raise DatasetNotFoundError(f"{say_arg('dataset')} {dataset!r} is neither a known dataset "
-                                   f"({', '.join(['digits', *TORCHVISION_DATASETS])}) "
-                                   "nor an existing image folder or .npz file")
-    return dict(images=ds.images, labels=ds.labels, classes=ds.classes, value_range=ds.value_range), desc
+__all__ = ['EXTRA_WORDS', 'write_prepared', 'prepare', 'verify_command', 'build_parser', 'flag_words', 'main']
 
 # %% ../nbs/14_cli.ipynb #940bd533
 def _samples_figure(ds:ImageDataset, per_class:int=8, max_classes:int=20, seed:int=0):
     "A grid with up to `per_class` images of each of the first `max_classes` classes, one class per row."
-    g = torch.Generator().manual_seed(seed)
-    idx = []
+    g, idx = torch.Generator().manual_seed(seed), []
     for c in range(min(ds.n_classes, max_classes)):
         ic = torch.nonzero(ds.labels == c).flatten()
         idx.append(ic[torch.randperm(len(ic), generator=g)[:per_class]])
@@ -74,7 +42,7 @@ def write_prepared(out:str|Path, # output folder
                    force:bool=False, # replace an existing folder that genai_data wrote
                    sources=(), # input paths the output must not overlap
                   ) -> Path:
-    "Write dataset.npz, summary.json and samples.png into `out` atomically (never over data genai_data did not write)."
+    "Write dataset.npz, summary.json and samples.png into `out` atomically, never over data it did not write."
     with atomic_dir(out, overwrite=force, sources=sources, kind='prepared dataset', arg='out',
                     overwrite_arg='force') as tmp:
         save_splits(splits, tmp / 'dataset.npz')
@@ -82,10 +50,24 @@ def write_prepared(out:str|Path, # output folder
         save_figure(_samples_figure(splits['train']), tmp / 'samples.png')
     return Path(out)
 
-# %% ../nbs/14_cli.ipynb #d8619b91
+# %% ../nbs/14_cli.ipynb #26408836
+def _prepared_summary(ds:ImageDataset, splits:dict, report, desc:str, dataset:str, fractions,
+                      seed:int) -> dict:
+    "What summary.json records about a prepared dataset."
+    return dict(genai_data_version=genai_data.__version__, source=desc, dataset_arg=str(dataset),
+                n_images=len(ds),
+                image_shape=list(ds.shape), value_range=ds.value_range, classes=ds.classes,
+                fractions=list(fractions), seed=seed,
+                clean={k: (v if isinstance(v, int) else {'count': len(v), 'indices': v[:100]})
+                       for k, v in report.as_dict().items()},
+                splits={name: dict(n=len(d), per_class=dict(zip(d.classes, d.class_counts().tolist())))
+                        for name, d in splits.items()},
+                files=['dataset.npz', 'summary.json', 'samples.png'])
+
 def _say(quiet, *args):
     if not quiet: print(*args, flush=True)
 
+# %% ../nbs/14_cli.ipynb #d8619b91
 def prepare(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a folder, or an .npz file
             out:str|Path, # output folder (must not exist unless force)
             size:int|None=None, # resize images to size x size
@@ -93,12 +75,10 @@ def prepare(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a fold
             seed:int=0, # split seed
             output_range:str='[0,1]', # range of the written images: '[0,1]' or '[-1,1]'
             input_range:str|None=None, # value range of a float .npz
-            root:str|Path='data', # folder of torchvision datasets
-            download:bool=False, # allow torchvision downloads
+            root:str|Path='data', download:bool=False, # folder of torchvision datasets; allow downloads
             on_corrupt:str='raise', # 'raise' or 'skip' unreadable image files
             force:bool=False, # replace an existing output folder that genai_data wrote
-            quiet:bool=False, # print nothing
-           ) -> dict:
+            quiet:bool=False) -> dict:
     "Load, clean, split and write a dataset; return the summary that was written to summary.json."
     t0 = time.perf_counter()
     size, seed, fractions = check_image_size(size), check_seed(seed), check_fractions(fractions, 3)
@@ -110,8 +90,7 @@ def prepare(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a fold
     _say(quiet, f"[1/4] loading {dataset}")
     raw, desc = load_source(dataset, size=size, root=root, download=download, input_range=input_range,
                             on_corrupt=on_corrupt, progress=not quiet)
-    _say(quiet, f"      {desc}: {len(raw['labels'])} images")
-    _say(quiet, "[2/4] cleaning")
+    _say(quiet, f"      {desc}: {len(raw['labels'])} images\n[2/4] cleaning")
     ds, report = clean(**raw)
     _say(quiet, f"      {report}")
     if size and ds.shape[1:] != (size, size):
@@ -120,15 +99,7 @@ def prepare(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a fold
     if output_range != ds.value_range: ds = ds.to_range(output_range)
     _say(quiet, f"[3/4] stratified split {'/'.join(f'{f:g}' for f in fractions)} (seed {seed})")
     splits = stratified_split(ds, fractions, seed=seed)
-    summary = dict(
-        genai_data_version=genai_data.__version__, source=desc, dataset_arg=str(dataset),
-        n_images=len(ds), image_shape=list(ds.shape), value_range=ds.value_range, classes=ds.classes,
-        fractions=list(fractions), seed=seed,
-        clean={k: (v if isinstance(v, int) else {'count': len(v), 'indices': v[:100]})
-               for k, v in report.as_dict().items()},
-        splits={name: dict(n=len(d), per_class=dict(zip(d.classes, d.class_counts().tolist())))
-                for name, d in splits.items()},
-        files=['dataset.npz', 'summary.json', 'samples.png'])
+    summary = _prepared_summary(ds, splits, report, desc, dataset, fractions, seed)
     _say(quiet, f"[4/4] writing {out}")
     write_prepared(out, splits, summary, force=force, sources=sources)
     _say(quiet, f"done in {time.perf_counter() - t0:.1f}s: " + ', '.join(f"{k} {len(v)}"
@@ -136,159 +107,37 @@ def prepare(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a fold
          + f" images of shape {ds.shape}, {ds.n_classes} classes")
     return summary
 
-# %% ../nbs/14_cli.ipynb #cef1fedd
-def _is_prepared(path) -> bool:
-    return Path(path).is_dir() and (Path(path) / 'dataset.npz').is_file() and (Path(
-            path) / 'summary.json').is_file()
-
-def load_for_run(dataset:str, # what `prepare` takes, or a folder `prepare` wrote
-                 size:int|None=None, # resize to size x size (default: 16 for the digits)
-                 fractions=(0.6, 0.2, 0.2), # train / held-out / test shares (ignored for a prepared folder)
-                 seed:int=0, # split and long-tail seed
-                 long_tail:float|None=None, # make the training part long-tailed with this majority:minority ratio
-                 root:str|Path='data', download:bool=False, on_corrupt:str='raise', input_range:str|None=None,
-                 progress:bool=True) -> tuple[dict, dict]:
-    "Train / valid / test splits in [0,1] for `run` (valid is the gate's held-out set), and a description of the source."
-    if _is_prepared(dataset):
-        splits, desc = load_splits(Path(dataset) / 'dataset.npz'), f"prepared dataset {dataset}"
-        if size and splits['train'].shape[1:] != (size, size):
-            splits = {k: ImageDataset(resize_images(v.images, size, v.value_range), v.labels, v.classes,
-                                      v.value_range) for k, v in splits.items()}
-    else:
-        size = size or (16 if str(dataset).lower() == 'digits' else None)
-        raw, desc = load_source(dataset, size=check_image_size(size), root=root, download=download,
-                                input_range=input_range,
-                                on_corrupt=on_corrupt, progress=progress)
-        ds, _ = clean(**raw)
-        if size and ds.shape[1:] != (size, size):
-            ds = ImageDataset(resize_images(ds.images, size, ds.value_range), ds.labels, ds.classes,
-                              ds.value_range)
-        splits = stratified_split(ds, check_fractions(fractions, 3), seed=check_seed(seed))
-    splits = {k: v.to_range('[0,1]') for k, v in splits.items()}
-    if 'valid' not in splits or len(splits['valid']) == 0:
-        raise DataError(f"{dataset} has no held-out (valid) images for the gate; prepare it with a valid "
-                        f"share, e.g. {say_arg('fractions')} 0.6 0.2 0.2")
-    if long_tail is not None:
-        if isinstance(long_tail, bool) or not isinstance(long_tail, (int, float)) or not long_tail > 1:
-            raise ConfigError(f"{say_arg('long_tail')} must be a ratio > 1 (e.g. 20 for 20:1), got "
-                              f"{long_tail!r}")
-        tr = splits['train']
-        splits['train'] = make_imbalanced(tr, imbalance_counts(tr.n_classes, int(tr.class_counts().min()),
-                                                               long_tail), seed=seed)
-        desc += f", training part long-tailed {long_tail:g}:1"
-    return splits, {'description': desc, 'dataset_arg': str(dataset), 'seed': seed, 'long_tail': long_tail}
-
-# %% ../nbs/14_cli.ipynb #3209719e
-def parse_sampling_strategy(text:str, # 'auto', 'not majority', 'minority', 'all', or 'CLASS=N,CLASS=N'
-                            classes:list[str]):
-    "A sampling_strategy from the command line: a name, or target counts per class name mapped to class indices."
-    if '=' not in text: return text
-    out = {}
-    for part in text.split(','):
-        name, _, n = part.partition('=')
-        name = name.strip()
-        if name not in classes:
-            raise ConfigError(f"unknown class {name!r} in {say_arg('sampling_strategy')} {text!r}; classes "
-                              f"are {classes}")
-        try: out[classes.index(name)] = int(n)
-        except ValueError:
-            raise ConfigError(f"{say_arg('sampling_strategy')} {text!r}: the count for class {name!r} must "
-                              f"be a whole number, got {n!r}") from None
-    return out
-
-# %% ../nbs/14_cli.ipynb #adaaba8f
-def summary_lines(report:dict) -> list[str]:
-    "The one-screen summary `run` prints at the end: verdict, per-metric gains with intervals, counts, where things are."
-    d, g = report['decision'], report['gate']
-    lines = [f"{'ACCEPTED' if d['accepted'] else 'REJECTED'} ({report['generator']['method']}): "
-             f"{d['advice']}"]
-    lines += [f"  reason: {r}" for r in d['reasons']]
-    for name, label in (('vs_real', 'vs real alone'),
-                        ('vs_baseline', f"vs the strongest cheap baseline, {g['baseline']}")):
-        lines.append(f"  {label}:")
-        lines += [f"    {m:<13} {c['gain']:+.3f}  95% interval [{c['lo']:+.3f}, {c['hi']:+.3f}]  "
-                  f"{c['verdict']}" for m, c in g['comparisons'][name].items()]
-    lines.append("  classifier balanced accuracy: " + ', '.join(f"{a} {v['balanced_acc']['mean']:.3f} ± "
-                                                                f"{v['balanced_acc']['std']:.3f}" for a,
-                                                                v in g['arms'].items())
-                 + f" ({len(g['seeds'])} seeds, {g['n_held_out']} held-out images)")
-    lines.append(f"  images added: {sum(report['counts']['added'].values())}; per class after: "
-                 f"{list(report['counts']['after'].values())}")
-    lines.append("  seconds: " + ', '.join(f"{k} {v:.1f}" for k, v in report['seconds'].items()))
-    return lines
-
-def run_synthesis(dataset:str, # what `prepare` takes ('digits', a folder, an .npz, ...) or a folder `prepare` wrote
-                  out:str|Path, # the export folder
-                  generator:str='cvae', # 'cvae', 'cgan', 'flow', 'latent-smote' or 'auto'
-                  size:int|None=None, long_tail:float|None=None, fractions=(0.6, 0.2, 0.2), seed:int=0,
-                  sampling_strategy:str='auto', enlarge:float|None=None, epochs:int|None=None,
-                  filter:bool=False,
-                  gate_seeds:int=3, judge_epochs:int=15, accept_anyway:bool=False, force:bool=False,
-                  resume:bool=False,
-                  device=None, root:str|Path='data', download:bool=False, on_corrupt:str='raise',
-                  input_range:str|None=None,
-                  quiet:bool=False) -> dict:
-    "`genai-data run`: prepare, train a generator, synthesise, filter, judge, gate, export and report; returns the report."
-    t0 = time.perf_counter()
-    if not isinstance(gate_seeds, int) or gate_seeds < 1:
-        raise ConfigError(f"{say_arg('gate_seeds')} must be a whole number >= 1, got {gate_seeds!r}")
-    if generator != 'auto': check_method(generator, GENERATIVE)
-    sources = [dataset] if Path(dataset).exists() else []
-    check_output_dir(out, force, sources, 'out', 'force')
-    _say(quiet, f"[1/3] loading {dataset}")
-    splits, source = load_for_run(dataset, size, fractions, seed, long_tail, root, download, on_corrupt,
-                                  input_range, progress=not quiet)
-    train, held = splits['train'], splits['valid']
-    _say(quiet, f"      {source['description']}: train {train.class_counts().tolist()}, held-out {len(held)}")
-    _say(quiet, f"[2/3] {generator}: train, synthesise{', filter' if filter else ''}, judge and gate "
-                f"({gate_seeds} seeds)")
-    report = synthesize_dataset(train, held, out, generator,
-                                parse_sampling_strategy(sampling_strategy, train.classes), enlarge, epochs,
-                                seed,
-                                filter, tuple(range(gate_seeds)), judge_epochs, accept_anyway, force, resume,
-                                device,
-                                source={**source, 'load_seconds': time.perf_counter() - t0}, sources=sources,
-                                quiet=quiet)
-    _say(quiet, "[3/3] done in " f"{time.perf_counter() - t0:.1f}s: {out}/report.html")
-    if not quiet: print('\n'.join(summary_lines(report)), flush=True)
-    return report
-
 # %% ../nbs/14_cli.ipynb #a7c800fa
-def verify_command(folder:str|Path, quiet:bool=False) -> bool:
-    "`genai-data verify DIR`: re-hash an export against its manifest; print what differs; True when everything matches."
+def verify_command(folder:str|Path, # a folder genai-data run wrote
+                   quiet:bool=False) -> bool:
+    "`genai-data verify DIR`: re-hash an export against its manifest, print what differs; True if all match."
     r = verify_dataset(folder)
-    if r['ok']: _say(quiet, f"ok: all {r['checked']} files in {folder} match manifest.json")
-    else:
-        for key in ('missing', 'changed', 'unexpected'):
-            for f in r[key][:20]: print(f"{key}: {f}", file=sys.stderr)
-            if len(r[key]) > 20: print(f"{key}: ... and {len(r[key]) - 20} more", file=sys.stderr)
-        print(f"genai-data verify: {folder} does NOT match its manifest: {len(r['missing'])} missing, "
-              f"{len(r['changed'])} changed, "
-              f"{len(r['unexpected'])} unexpected file(s)", file=sys.stderr)
-    return r['ok']
+    if r['ok']:
+        _say(quiet, f"ok: all {r['checked']} files in {folder} match manifest.json")
+        return True
+    for key in ('missing', 'changed', 'unexpected'):
+        for f in r[key][:20]: print(f"{key}: {f}", file=sys.stderr)
+        if len(r[key]) > 20: print(f"{key}: ... and {len(r[key]) - 20} more", file=sys.stderr)
+    print(f"genai-data verify: {folder} does NOT match its manifest: {len(r['missing'])} missing, "
+          f"{len(r['changed'])} changed, {len(r['unexpected'])} unexpected file(s)", file=sys.stderr)
+    return False
 
 # %% ../nbs/14_cli.ipynb #fa0ff016
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='genai-data', description='Generative AI: the future of datasets. '
-                                'Prepare, augment, balance and synthesise labelled image datasets.')
-    p.add_argument('--version', action='version', version=f'genai_data {genai_data.__version__}')
-    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
+def _add_prepare(sub):
     pp = sub.add_parser('prepare', help='load, clean and split a dataset into an output folder',
                         description='Load a dataset, drop broken and duplicate images, make a stratified '
-                        'train/valid/test split and write dataset.npz, summary.json and samples.png to '
-                        '--out.')
+                                    'train/valid/'
+                        'test split and write dataset.npz, summary.json and samples.png to --out.')
     pp.add_argument('--dataset', required=True,
                     help="'digits', 'mnist', 'fashion-mnist', 'cifar10', an image folder "
                     "(one sub-folder per class) or an .npz file with x and y")
     pp.add_argument('--out', required=True,
                     help='output folder: a new one, or one genai-data wrote (with --force)')
-    pp.add_argument('--size', type=int, default=None,
-                    help='resize images to SIZE x SIZE pixels (4 to 2048; 16 or 32 for '
-                    'the generative models)')
+    pp.add_argument('--size', type=int, default=None, help='resize images to SIZE x SIZE pixels (4 to 2048)')
     pp.add_argument('--fractions', type=float, nargs=3, default=(0.8, 0.1, 0.1),
                     metavar=('TRAIN', 'VALID', 'TEST'))
     pp.add_argument('--seed', type=int, default=0, help='split seed (default 0)')
-    pp.add_argument('--value-range', default='[0,1]', choices=['[0,1]', '[-1,1]'],
+    pp.add_argument('--value-range', dest='output_range', default='[0,1]', choices=['[0,1]', '[-1,1]'],
                     help='range of the written images')
     pp.add_argument('--input-range', default=None, choices=['[0,1]', '[-1,1]', 'uint8'],
                     help='value range of float images in an .npz that does not state it')
@@ -298,82 +147,99 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument('--skip-corrupt', action='store_true',
                     help='leave out unreadable image files instead of stopping')
     pp.add_argument('--force', action='store_true',
-                    help='replace an existing --out folder that genai-data wrote, once the new one is '
-                         'complete')
+                    help='replace an --out folder genai-data wrote, once the new one is complete')
     pp.add_argument('--quiet', action='store_true', help='print nothing')
-    rp = sub.add_parser('run', help='balance or enlarge a dataset with a generator; gate, export and report',
-                        description='Train a class-conditional generator on the training part of --dataset, '
-                                    'synthesise the '
-                        'missing images of each class, judge them per class, test whether they help a '
-                        'classifier on held-out '
-                        'real images (against real data alone and against the strongest of random '
-                        'over-sampling, random '
-                        'over-sampling + augmentation and a class-weighted loss), and export '
-                        'them with manifest.json and report.html to --out.')
+    return pp
+
+# %% ../nbs/14_cli.ipynb #a34249cd
+def _add_run_data(rp):
+    "The flags of `run` that say which data, and how to split and load it."
     rp.add_argument('--dataset', required=True,
-                    help="what prepare takes ('digits', an image folder, an .npz, a torchvision name) or a "
-                         "folder prepare wrote")
+                    help="what prepare takes ('digits', an image folder, an .npz, a "
+                    "torchvision name) or a folder prepare wrote")
     rp.add_argument('--out', required=True,
                     help='output folder: a new one, or one genai-data wrote (with --force)')
-    rp.add_argument('--generator', default='cvae', choices=[*GENERATIVE, 'auto'],
-                    help="generator family (default cvae); auto: "
-                    "train the cheap candidates and keep the one the gate scores best")
     rp.add_argument('--long-tail', type=float, default=None, metavar='RATIO',
                     help='make the training part long-tailed, e.g. 20 for 20:1 (to try the tool)')
-    rp.add_argument('--sampling-strategy', default='auto',
-                    help="'auto' (balance to the majority), 'minority', 'all', or CLASS=N,CLASS=N target "
-                         "counts")
-    rp.add_argument('--enlarge', type=float, default=None, metavar='K',
-                    help='instead of balancing, grow every class to K times its size')
     rp.add_argument('--size', type=int, default=None,
-                    help='resize images to SIZE x SIZE (default 16 for digits; the generators need 16 or 32)')
+                    help='resize images to SIZE x SIZE (default 16 for the digits)')
     rp.add_argument('--fractions', type=float, nargs=3, default=(0.6, 0.2, 0.2),
                     metavar=('TRAIN', 'HELDOUT', 'TEST'))
     rp.add_argument('--seed', type=int, default=0,
                     help='seed of the split, the long tail, the generator and the samples')
+    rp.add_argument('--root', default='data', help='folder with torchvision datasets (default ./data)')
+    rp.add_argument('--download', action='store_true',
+                    help='let torchvision download missing files (needs internet)')
+    rp.add_argument('--skip-corrupt', action='store_true',
+                    help='leave out unreadable image files instead of stopping')
+    rp.add_argument('--input-range', default=None, choices=['[0,1]', '[-1,1]', 'uint8'],
+                    help='value range of float images in an .npz that does not state it')
+
+# %% ../nbs/14_cli.ipynb #e74dcc89
+def _add_run(sub):
+    rp = sub.add_parser('run', help='balance or enlarge a dataset with a generator; gate, export and report',
+                        description='Train a class-conditional generator on the training part of --dataset, '
+                                    'synthesise '
+                        'the missing images of each class, judge them per class, test whether they help a '
+                        'classifier on '
+                        'held-out real images (against real data alone and against the strongest of random '
+                        'over-sampling, '
+                        'random over-sampling + augmentation and a class-weighted loss), and export them '
+                        'with '
+                        'manifest.json and report.html to --out.')
+    _add_run_data(rp)
+    rp.add_argument('--generator', default='cvae', choices=[*GENERATIVE, 'auto'],
+                    help="generator family (default "
+                    "cvae); auto: train the cheap candidates and keep the one the gate scores best")
+    rp.add_argument('--sampling-strategy', default='auto',
+                    help="'auto' (balance to the majority), 'minority', 'all', "
+                    "or CLASS=N,CLASS=N target counts")
+    rp.add_argument('--enlarge', type=float, default=None, metavar='K',
+                    help='instead, grow every class to K times its size')
     rp.add_argument('--epochs', type=int, default=None,
-                    help='generator training epochs (default: the family\'s recipe)')
+                    help="generator training epochs (default: the family's recipe)")
     rp.add_argument('--filter', action='store_true',
                     help='draw twice the need and drop wrong-class and near-copy samples')
     rp.add_argument('--gate-seeds', type=int, default=3,
                     help='classifiers per training set in the gate (default 3)')
     rp.add_argument('--judge-epochs', type=int, default=15,
-                    help='epochs of each gate classifier (default 15)')
+                    help='epochs of the judge and each gate classifier (default 15)')
     rp.add_argument('--accept-anyway', action='store_true',
-                    help='export rejected synthetic data as if accepted (the report still says why not)')
+                    help='export rejected data as if accepted (the report says why not)')
     rp.add_argument('--resume', action='store_true',
-                    help='continue an interrupted run with the same settings from its last checkpoint')
+                    help='continue an interrupted run with the same settings')
     rp.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
-    rp.add_argument('--root', default='data', help='folder with torchvision datasets (default ./data)')
-    rp.add_argument('--skip-corrupt', action='store_true',
-                    help='leave out unreadable image files instead of stopping')
     rp.add_argument('--force', action='store_true',
-                    help='replace an existing --out folder that genai-data wrote, once the new one is '
-                         'complete')
+                    help='replace an --out folder genai-data wrote, once the new one is complete')
     rp.add_argument('--quiet', action='store_true', help='print nothing')
+    return rp
+
+# %% ../nbs/14_cli.ipynb #cb21c68c
+def build_parser() -> argparse.ArgumentParser:
+    "The `genai-data` argument parser: one sub-parser per stage."
+    p = argparse.ArgumentParser(prog='genai-data', description='Generative AI: the future of datasets. '
+                                'Prepare, augment, balance and synthesise labelled image datasets.')
+    p.add_argument('--version', action='version', version=f'genai_data {genai_data.__version__}')
+    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    _add_prepare(sub); _add_run(sub)
     vp = sub.add_parser('verify', help='re-hash an exported dataset against its manifest.json',
                         description='Check every file listed in DIR/manifest.json against its SHA-256; exit '
-                                    '1 if any is missing, changed or unexpected.')
+                                    '1 if any '
+                        'is missing, changed or unexpected.')
     vp.add_argument('dir', help='a folder written by genai-data run')
     vp.add_argument('--quiet', action='store_true', help='print nothing when everything matches')
     return p
 
-_WORDS = {'prepare': {'dataset': '--dataset', 'out': '--out', 'size': '--size', 'fractions': '--fractions',
-                      'seed': '--seed',
-                      'output_range': '--value-range', 'value_range': '--input-range',
-                      'input_range': '--input-range',
-                      'on_corrupt': {'skip': '--skip-corrupt'}, 'overwrite': '--force', 'force': '--force',
-                      'root': '--root',
-                      'download': '--download'},
-          'run': {'dataset': '--dataset', 'out': '--out', 'size': '--size', 'fractions': '--fractions',
-                  'seed': '--seed',
-                  'method': '--generator', 'long_tail': '--long-tail',
-                  'sampling_strategy': '--sampling-strategy', 'enlarge': '--enlarge',
-                  'epochs': '--epochs', 'gate_seeds': '--gate-seeds', 'seeds': '--gate-seeds',
-                  'resume': '--resume', 'overwrite': '--force',
-                  'force': '--force', 'root': '--root', 'on_corrupt': {'skip': '--skip-corrupt'},
-                  'random_state': '--seed'},
-          'verify': {}}
+# %% ../nbs/14_cli.ipynb #8b7836d2
+EXTRA_WORDS = {'on_corrupt': {'skip': '--skip-corrupt'}, 'overwrite': '--force',
+               'value_range': '--input-range'}
+
+def flag_words(parser:argparse.ArgumentParser, # the top-level parser
+               command:str) -> dict: # a subcommand
+    "{parameter: flag} for `say_arg`: each option's destination and its flag, plus a few library names."
+    sub = parser._subparsers._group_actions[0].choices[command]
+    return {**EXTRA_WORDS, **{a.dest: a.option_strings[-1]
+                              for a in sub._actions if a.option_strings and a.dest != 'help'}}
 
 def _one_line_warnings(command):
     "A `warnings.showwarning` that prints `genai-data COMMAND: warning: message` instead of a source line."
@@ -381,53 +247,52 @@ def _one_line_warnings(command):
         print(f"genai-data {command}: warning: {message}", file=sys.stderr)
     return show
 
+# %% ../nbs/14_cli.ipynb #f6a6abd1
 def _is_rank0() -> bool:
     import torch.distributed as dist
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 def _init_distributed(device) -> bool:
-    "Join the process group torchrun describes (WORLD_SIZE > 1): gloo on CPU, NCCL on CUDA; False when not under torchrun."
-    import os, torch.distributed as dist
+    "Join the process group torchrun describes (WORLD_SIZE > 1): gloo on CPU, NCCL on CUDA; False otherwise."
+    import torch.distributed as dist
     if int(os.environ.get('WORLD_SIZE', '1')) < 2 or dist.is_initialized(): return dist.is_initialized()
     cuda = torch.cuda.is_available() and (device is None or str(device).startswith('cuda'))
     if cuda: torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
     dist.init_process_group('nccl' if cuda else 'gloo')
     return True
 
+def _run_command(args):
+    "`genai-data run` from parsed arguments: a RunConfig, under torchrun a process group."
+    distributed = _init_distributed(args.device)
+    if distributed and not _is_rank0(): args.quiet = True                # under torchrun: rank 0 speaks
+    try: run_synthesis(RunConfig(**{f.name: getattr(args, f.name) for f in fields(RunConfig)}))
+    finally:
+        if distributed: torch.distributed.destroy_process_group()
+
+# %% ../nbs/14_cli.ipynb #deec50df
+def _dispatch(args) -> int:
+    if args.command == 'prepare':
+        prepare(args.dataset, args.out, size=args.size, fractions=args.fractions, seed=args.seed,
+                output_range=args.output_range, input_range=args.input_range, root=args.root,
+                download=args.download,
+                on_corrupt='skip' if args.skip_corrupt else 'raise', force=args.force, quiet=args.quiet)
+    elif args.command == 'run': _run_command(args)
+    elif args.command == 'verify' and not verify_command(args.dir, args.quiet): return 1
+    return 0
+
 def main(argv=None) -> int:
     "Entry point of the `genai-data` command; returns the exit status."
-    args = _parser().parse_args(argv)
-    with arg_words(_WORDS[args.command]), warnings.catch_warnings():
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with arg_words(flag_words(parser, args.command)), warnings.catch_warnings():
         warnings.showwarning = _one_line_warnings(args.command)
-        try:
-            if args.command == 'prepare':
-                prepare(args.dataset, args.out, size=args.size, fractions=args.fractions, seed=args.seed,
-                        output_range=args.value_range, input_range=args.input_range, root=args.root,
-                        download=args.download,
-                        on_corrupt='skip' if args.skip_corrupt else 'raise', force=args.force,
-                        quiet=args.quiet)
-            elif args.command == 'run':
-                distributed = _init_distributed(args.device)
-                if distributed and not _is_rank0(): args.quiet = True          # under torchrun: rank 0 speaks
-                try:
-                    run_synthesis(args.dataset, args.out, args.generator, args.size, args.long_tail,
-                                  args.fractions, args.seed,
-                                  args.sampling_strategy, args.enlarge, args.epochs, args.filter,
-                                  args.gate_seeds, args.judge_epochs,
-                                  args.accept_anyway, args.force, args.resume, args.device, args.root,
-                                  on_corrupt='skip' if args.skip_corrupt else 'raise', quiet=args.quiet)
-                finally:
-                    if distributed: torch.distributed.destroy_process_group()
-            elif args.command == 'verify':
-                if not verify_command(args.dir, args.quiet): return 1
+        try: return _dispatch(args)
         except GenaiDataError as e:
             print(f"genai-data {args.command}: error: {e}", file=sys.stderr); return 2
         except OSError as e:
-            print(f"genai-data {args.command}: error: "
-                  f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
-            return 2
+            where = f': {e.filename}' if e.filename else ''
+            print(f"genai-data {args.command}: error: {e.strerror or e}{where}", file=sys.stderr); return 2
         except KeyboardInterrupt:
             hint = '; run the same command with --resume to continue' if args.command == 'run' else ''
             print(f"genai-data {args.command}: interrupted; nothing was written{hint}", file=sys.stderr)
             return 130
-    return 0

@@ -12,12 +12,13 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEVICE_ENV_VAR', 'VALUE_RANGES', 'OUTPUT_MARKER', 'GenaiDataError', 'DataError', 'ConfigError',
+__all__ = ['DEVICE_ENV_VAR', 'VALUE_RANGES', 'TMP_MARKER', 'OUTPUT_MARKER', 'GenaiDataError', 'DataError', 'ConfigError',
            'DatasetNotFoundError', 'OutputExistsError', 'OutputWriteError', 'arg_words', 'say_arg', 'get_device',
            'check_seed', 'seed_everything', 'make_generator', 'draw_noise', 'check_value_range', 'range_bounds',
-           'convert_range', 'guess_value_range', 'check_in_range', 'image_grid', 'show_images', 'StaleTemporaryRemoved',
-           'cleanup_stale_temporaries', 'atomic_write', 'is_tool_output', 'check_output_dir', 'atomic_dir',
-           'CorruptFileError', 'sha256_bytes', 'sha256_file', 'save_checked', 'load_checked', 'save_figure']
+           'convert_range', 'guess_value_range', 'check_in_range', 'image_grid', 'show_images', 'grid_png',
+           'figure_png', 'StaleTemporaryRemoved', 'cleanup_stale_temporaries', 'atomic_write', 'is_tool_output',
+           'check_output_dir', 'atomic_dir', 'CorruptFileError', 'sha256_bytes', 'sha256_file', 'save_checked',
+           'load_checked', 'save_figure']
 
 # %% ../nbs/00_core.ipynb #34ef91c3
 class GenaiDataError(Exception):
@@ -27,7 +28,7 @@ class DataError(GenaiDataError, ValueError):
     "The data is malformed: wrong shape, dtype, value range, labels, NaN, too few samples."
 
 class ConfigError(GenaiDataError, ValueError):
-    "A setting is invalid: an unknown option, a value outside its allowed range, or options that do not fit together."
+    "A setting is invalid: an unknown option, a value outside its range, or options that do not fit together."
 
 class DatasetNotFoundError(GenaiDataError, FileNotFoundError):
     "A dataset, folder or file that should be on disk is not there."
@@ -36,7 +37,7 @@ class OutputExistsError(GenaiDataError, FileExistsError):
     "The output path already exists and overwriting was not asked for (or is not safe)."
 
 class OutputWriteError(GenaiDataError, OSError):
-    "The output could not be written (no space left, read-only or forbidden location); the previous output is intact."
+    "The output could not be written (disk full, read-only or forbidden); the previous output is intact."
 
 # %% ../nbs/00_core.ipynb #ad7cffca
 _ARG_WORDS = contextvars.ContextVar('genai_data_arg_words', default={})
@@ -53,7 +54,7 @@ def say_arg(name:str, # the parameter
             value=None, # the value to suggest (None: the parameter alone)
             placeholder:bool=False, # `value` is a placeholder like N, shown without quotes
            ) -> str:
-    "How to tell the user to set `name` (to `value`): `name=value` from Python, the flag they typed from the command line."
+    "How to tell the user to set `name` (to `value`): `name=value` from Python, the flag on the command line."
     word = _ARG_WORDS.get().get(name)
     if isinstance(word, dict):
         return word.get(value) or f"{name}={value!r}"        # a switch that sets one value
@@ -67,7 +68,7 @@ DEVICE_ENV_VAR = 'GENAI_DATA_DEVICE'
 def _mps_available():
     return getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available()
 
-def get_device(device:str|torch.device|None=None, # 'cuda', 'cuda:1', 'mps', 'cpu'; None: env var, then best available
+def get_device(device:str|torch.device|None=None, # 'cuda', 'cuda:1', 'mps', 'cpu'; None: env var, then best
               ) -> torch.device:
     "The device to compute on: `device`, else `$GENAI_DATA_DEVICE`, else CUDA, then MPS, then CPU."
     choice = device if device is not None else os.environ.get(DEVICE_ENV_VAR) or None
@@ -144,7 +145,7 @@ def convert_range(x:torch.Tensor, # images in value range `src`
                   src:str, # the range `x` is in
                   dst:str, # the range to return
                  ) -> torch.Tensor:
-    "Map images from value range `src` to `dst`: float32 for the float ranges, uint8 (rounded, clamped) for 'uint8'."
+    "Map images from range `src` to `dst`: float32 for the float ranges, uint8 (rounded, clamped) for uint8."
     check_value_range(src); check_value_range(dst)
     x = torch.as_tensor(x)
     unit = x.float() / 255. if src == 'uint8' else (x.float() + 1) / 2 if src == '[-1,1]' else x.float()
@@ -169,13 +170,14 @@ def check_in_range(x:torch.Tensor, # images
                    value_range:str, # the range `x` is said to be in
                    what:str='images', # how to name `x` in the error
                    tol:float=1e-4, # slack for rounding error
+                   fix=None, # advice instead of the generic one: a string, or a function of the guessed range
                   ) -> torch.Tensor:
     "Return `x` if it is finite and inside `value_range`, else raise a `DataError` that says what to pass."
     lo, hi = range_bounds(value_range)
     x = torch.as_tensor(x)
     if value_range == 'uint8' and x.dtype != torch.uint8:
-        raise DataError(f"{what} are {x.dtype} but value_range='uint8' needs uint8; convert with "
-                        f"convert_range")
+        raise DataError(f"{what} are {x.dtype} but value_range='uint8' needs uint8; "
+                        "convert with convert_range")
     if x.numel() == 0: return x
     if x.is_floating_point() and not torch.isfinite(x).all():
         raise DataError(f"{what} contain {int((~torch.isfinite(x)).sum())} NaN/inf values; "
@@ -183,11 +185,11 @@ def check_in_range(x:torch.Tensor, # images
     mn, mx = x.min().item(), x.max().item()
     if mn < lo - tol or mx > hi + tol:
         guess = guess_value_range(x)
-        hint = (f"pass {say_arg('value_range', guess)}" if guess
-                else "rescale them to [0,1] first (e.g. divide by their maximum)")
+        hint = (fix(guess) if callable(fix) else fix) or (
+            f"pass {say_arg('value_range', guess)}" if guess
+            else "rescale them to [0,1] first (e.g. divide by their maximum)")
         raise DataError(f"{what} hold values in [{mn:g}, {mx:g}] but {say_arg('value_range', value_range)} "
-                        f"means "
-                        f"[{lo:g}, {hi:g}]; {hint}")
+                        f"means [{lo:g}, {hi:g}]; {hint}")
     return x
 
 # %% ../nbs/00_core.ipynb #4a341294
@@ -249,8 +251,32 @@ def show_images(images:torch.Tensor, # (N, C, H, W) or (N, H, W), C in (1, 3)
     fig.tight_layout()
     return fig
 
+# %% ../nbs/00_core.ipynb #4c6f3f8d
+def grid_png(images:torch.Tensor, # (N, C, H, W) or (N, H, W) images in `value_range`
+             value_range:str='[0,1]', # range of `images`
+             nrow:int=8, # images per row
+             scale:int=4, # each pixel becomes scale x scale pixels
+            ) -> bytes:
+    "PNG bytes of an `image_grid`, enlarged `scale` times with nearest-neighbour pixels."
+    from PIL import Image
+    g = image_grid(torch.as_tensor(images).detach().cpu(), value_range, nrow=nrow).numpy()
+    im = Image.fromarray(g[..., 0] if g.shape[-1] == 1 else g)
+    if scale > 1: im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    buf = io.BytesIO(); im.save(buf, format='PNG')
+    return buf.getvalue()
+
+# %% ../nbs/00_core.ipynb #4c1bf0b2
+def figure_png(fig, # a matplotlib figure (closed afterwards)
+               dpi:int=90) -> bytes:
+    "PNG bytes of a matplotlib figure, which is then closed."
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight')
+    plt.close(fig)
+    return buf.getvalue()
+
 # %% ../nbs/00_core.ipynb #e0263ce1
-_TMP_MARKER = '.genai_data_tmp'
+TMP_MARKER = '.genai_data_tmp'
 _SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 class StaleTemporaryRemoved(UserWarning):
@@ -268,7 +294,7 @@ def _pid_alive(pid:int) -> bool:
     return True
 
 def cleanup_stale_temporaries(path:str|Path) -> list[Path]:
-    "Remove temporaries of `path` left by runs of this library that were killed (their process is gone); return them."
+    "Remove the temporaries of `path` that killed runs of this library left behind; return them."
     path, removed = Path(path), []
     if not path.parent.is_dir(): return removed
     pat = re.compile(rf'\.{re.escape(path.name)}\.(tmp|old)-(\d+)-[0-9a-f]{{8}}')
@@ -276,7 +302,7 @@ def cleanup_stale_temporaries(path:str|Path) -> list[Path]:
         m = pat.fullmatch(p.name)
         if not m or _pid_alive(int(m[2])): continue
         if p.is_dir() and not p.is_symlink():
-            if not ((p / _TMP_MARKER).exists() or (p / OUTPUT_MARKER).exists()):
+            if not ((p / TMP_MARKER).exists() or (p / OUTPUT_MARKER).exists()):
                 continue   # not provably ours: leave it
             shutil.rmtree(p, ignore_errors=True)
         else: p.unlink(missing_ok=True)
@@ -371,12 +397,12 @@ def check_output_dir(path:str|Path, # the output folder asked for
 
 @contextlib.contextmanager
 def atomic_dir(path:str|Path, # the folder to create
-               overwrite:bool=False, # replace an existing folder this library wrote (only once the new one is complete)
+               overwrite:bool=False, # replace a folder this library wrote (once the new one is complete)
                sources=(), # inputs the output must not overlap
                kind:str='output', # what is written, recorded in the marker
                arg:str='path', # how the user names `path`, for messages
                overwrite_arg:str='overwrite'): # how the user names `overwrite`
-    "Context manager yielding a temporary folder that is renamed to `path` only if the block succeeds; safe to `overwrite`."
+    "A temporary folder, renamed to `path` only if the block succeeds; safe to `overwrite`."
     path = check_output_dir(path, overwrite, sources, arg, overwrite_arg)
     path.parent.mkdir(parents=True, exist_ok=True)
     cleanup_stale_temporaries(path)
@@ -384,9 +410,9 @@ def atomic_dir(path:str|Path, # the folder to create
     try:
         # honours the user's umask, unlike mkdtemp's 0700
         tmp.mkdir()
-        (tmp / _TMP_MARKER).write_text(str(os.getpid()))
+        (tmp / TMP_MARKER).write_text(str(os.getpid()))
         yield tmp
-        (tmp / _TMP_MARKER).unlink()
+        (tmp / TMP_MARKER).unlink()
         (tmp / OUTPUT_MARKER).write_text(json.dumps({'tool': 'genai_data', 'kind': kind}) + '\n',
                                          encoding='utf-8')
         if path.exists():
@@ -421,7 +447,7 @@ def save_checked(obj, # tensors, dicts, lists, numbers and strings (what weights
                  path:str|Path, # the file to write (atomically)
                  kind:str, # a format tag, e.g. 'genai_data.learner/1', checked on loading
                 ) -> str:
-    "Save `obj` with `torch.save` inside an envelope holding `kind` and the content's SHA-256; returns the hash."
+    "`torch.save` `obj` in an envelope holding `kind` and the content's SHA-256; returns the hash."
     import torch
     buf = io.BytesIO(); torch.save(obj, buf)
     content = buf.getvalue()

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from .core import (ConfigError, DataError, DatasetNotFoundError, GenaiDataError, atomic_dir,
-                             atomic_write,
-                             check_in_range, check_value_range, convert_range, make_generator, say_arg,
-                             VALUE_RANGES)
+                             atomic_write, check_in_range, check_value_range, convert_range, make_generator,
+                             say_arg, sha256_bytes, VALUE_RANGES)
 
 # %% auto #0
 __all__ = ['FLOAT_RANGES', 'MAX_IMAGE_SIZE', 'IMAGE_EXTENSIONS', 'CLASSES_FILE', 'TORCHVISION_DATASETS', 'check_model_labels',
@@ -24,7 +24,7 @@ __all__ = ['FLOAT_RANGES', 'MAX_IMAGE_SIZE', 'IMAGE_EXTENSIONS', 'CLASSES_FILE',
            'safe_folder_name', 'save_image_folder', 'to_float_range', 'encode_labels', 'read_npz', 'load_npz',
            'load_torchvision', 'write_idx_mnist', 'ToyData', 'ring_of_gaussians', 'grid_of_gaussians', 'CleanReport',
            'clean', 'channel_stats', 'standardize', 'check_fractions', 'stratified_split', 'imbalance_counts',
-           'make_imbalanced', 'plot_class_counts', 'save_splits', 'load_splits']
+           'make_imbalanced', 'plot_class_counts', 'save_splits', 'load_splits', 'quantize', 'dataset_hash']
 
 # %% ../nbs/01_data.ipynb #072c243a
 FLOAT_RANGES = ('[0,1]', '[-1,1]')
@@ -59,7 +59,7 @@ def check_model_labels(y, # labels for n samples (a single label is repeated n t
                        n_classes:int, # the model's number of classes
                        device=None, # where the returned labels live
                       ) -> torch.Tensor:
-    "Labels for a class-conditional model as an int64 (n,) tensor; a clear DataError when absent, misshapen or unknown."
+    "Labels for a class-conditional model as int64 (n,); a clear DataError when absent, misshapen or unknown."
     if y is None: raise DataError("this model is class-conditional: pass class labels y")
     try: y = torch.as_tensor(y, device=device)
     except (TypeError, ValueError, RuntimeError) as e:
@@ -85,16 +85,16 @@ def balanced_labels(n:int, # number of labels
 
 def one_hot_labels(y, # class labels (checked with check_model_labels), or one label for all
                    n_classes:int, # the model's number of classes
-                   like:torch.Tensor, # the batch the labels go with: sets N, dtype, device (and H, W for planes)
+                   like:torch.Tensor, # the batch the labels go with: its N, dtype, device (and H, W)
                    planes:bool=False, # return (N, K, H, W) constant planes instead of (N, K) vectors
                   ) -> torch.Tensor:
-    "One-hot labels in `like`'s dtype and device: vectors (N, K), or planes (N, K, H, W) to concatenate with images."
+    "One-hot labels in `like`'s dtype and device: vectors (N, K), or planes (N, K, H, W) for images."
     oh = F.one_hot(check_model_labels(y, len(like), n_classes, like.device), n_classes).to(like.dtype)
     return oh[:, :, None, None].expand(-1, -1, *like.shape[-2:]) if planes else oh
 
 # %% ../nbs/01_data.ipynb #76a533c1
 def check_class_names(classes) -> list[str]:
-    "Class names as strings; a DataError naming each unsafe or ambiguous one (empty, '.', '..', separators, control characters, duplicates)."
+    "Class names as strings; a DataError naming each unsafe or ambiguous one (path parts, control codes)."
     names, bad = [str(c) for c in classes], []
     for n in names:
         if not n.strip(): bad.append(f"{n!r} is empty")
@@ -185,9 +185,21 @@ class ImageDataset(torch.utils.data.Dataset):
         return (f"ImageDataset({len(self)} images of shape {self.shape} in {self.value_range}, "
                 f"{self.n_classes} classes, per class {min(counts, default=0)}..{max(counts, default=0)})")
 
+# %% ../nbs/01_data.ipynb #68aaa593
+@patch
+def join(self:ImageDataset, *others:ImageDataset) -> ImageDataset:
+    "This dataset followed by `others` (same classes, any value range): one dataset in this one's range."
+    for o in others:
+        if o.classes != self.classes:
+            raise DataError(f"cannot join datasets with different classes: {self.classes} and {o.classes}")
+        if o.shape != self.shape:
+            raise DataError(f"cannot join images of shape {self.shape} and {o.shape}; resize one of them")
+    parts = [self, *(o.to_range(self.value_range) for o in others)]
+    return self._new(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
+
 # %% ../nbs/01_data.ipynb #e06b7c32
 class _BatchView(torch.utils.data.Dataset):
-    "Dataset over equal-length tensors whose `__getitems__` returns a whole batch with one indexing op per tensor."
+    "Dataset over equal-length tensors; `__getitems__` returns a whole batch, one indexing op per tensor."
     def __init__(self, *tensors): self.tensors = tensors
     def __len__(self): return len(self.tensors[0])
     def __getitem__(self, i): return tuple(t[i] for t in self.tensors)
@@ -216,7 +228,7 @@ def tensor_dataloader(*tensors, # equal-length tensors, e.g. images and labels, 
 
 def _dataloader(self:ImageDataset, batch_size:int=64, shuffle:bool=True, seed:int|None=None,
                 drop_last:bool=False, sampler=None, **kwargs):
-    "A `DataLoader` over `(images, labels)` batches, fetched by one indexing op per batch (see `tensor_dataloader`)."
+    "A `DataLoader` over `(images, labels)` batches, one indexing op per batch (see `tensor_dataloader`)."
     return tensor_dataloader(self.images, self.labels, batch_size=batch_size, shuffle=shuffle, seed=seed,
                              drop_last=drop_last,
                              sampler=sampler, **kwargs)
@@ -240,7 +252,7 @@ def resize_images(x:torch.Tensor, # float images (N, C, H, W)
                   size:int, # new side length in pixels
                   value_range:str='[0,1]', # range of `x`, kept by clamping
                  ) -> torch.Tensor:
-    "Resize a float batch to `size` x `size`: bilinear, antialiased when shrinking, clamped to its value range."
+    "Resize a float batch to `size` x `size`: bilinear, antialiased when shrinking, clamped to its range."
     size = check_image_size(size)
     if x.shape[-2:] == (size, size): return x
     shrink = size < min(x.shape[-2:])
@@ -268,7 +280,7 @@ class SkippedFilesWarning(UserWarning):
     "Unreadable files were left out, as asked (on_corrupt='skip')."
 
 def _read_image(path:Path):
-    "Open and fully decode one image with Pillow; raise DataError naming the file if it is unreadable or a decompression bomb."
+    "Open and decode one image with Pillow; a DataError naming the file if unreadable or too large."
     from PIL import Image, UnidentifiedImageError
     try:
         with warnings.catch_warnings():
@@ -288,7 +300,7 @@ def _read_image(path:Path):
 CLASSES_FILE = 'classes.json'
 
 def _class_folders(root:Path) -> tuple[list[Path|None], list[str], bool]:
-    "Class folders (None for a class with no images), class names, and whether classes.json (from `save_image_folder`) gave them."
+    "Class folders (None for a class without images), class names, and whether classes.json gave them."
     mapping = root / CLASSES_FILE
     if mapping.is_file():
         try:
@@ -371,7 +383,7 @@ def load_image_folder(root:str|Path, # folder with one sub-folder of images per 
 # %% ../nbs/01_data.ipynb #c1d368b6
 def safe_folder_name(name:str, # a class name (already checked by check_class_names)
                     ) -> str:
-    "A portable folder name for a class: letters, digits, '-', '_' and '.' kept, everything else '_', no leading dot."
+    "A portable folder name for a class: letters, digits, '-', '_', '.' kept, others '_', no leading dot."
     s = re.sub(r'[^0-9A-Za-z._-]+', '_',
                unicodedata.normalize('NFKD', name).encode('ascii', 'ignore').decode() or name)
     s = s.lstrip('.').strip() or 'class'
@@ -382,7 +394,7 @@ def save_image_folder(ds:ImageDataset, # the dataset to write
                       ext:str='png', # image format
                       overwrite:bool=False, # replace a folder this library wrote
                      ) -> Path:
-    "Write `ds` atomically as an ImageFolder directory: a safe sub-folder per class with images; `classes.json` maps them back."
+    "Write `ds` atomically as an ImageFolder tree: a safe folder per class; `classes.json` maps them back."
     from PIL import Image
     folders, used = [], set()
     for c in ds.classes:
@@ -416,7 +428,7 @@ def to_float_range(x, # images as an array or tensor
                    value_range:str, # the range they are in: '[0,1]', '[-1,1]' or 'uint8'
                    what:str='images', # how to name them in errors
                   ) -> tuple[torch.Tensor, str]:
-    "Check images against their stated range; return them as float32 with a float range ('uint8' becomes '[0,1]')."
+    "Check images against their stated range; return float32 images and a float range (uint8 becomes [0,1])."
     check_value_range(value_range)
     x = _as_tensor(x, what)
     if x.dtype == torch.bool or x.is_complex(): raise DataError(f"{what} must be numeric, got {x.dtype}")
@@ -431,9 +443,9 @@ def to_float_range(x, # images as an array or tensor
     return convert_range(x, 'uint8', '[0,1]'), '[0,1]'
 
 def encode_labels(y, # labels: whole numbers (any, e.g. 1..10) or strings
-                  classes=None, # the class names, if known: then y must index them (ints) or name them (strings)
+                  classes=None, # the class names, if known: y must index (ints) or name (strings) them
                  ) -> tuple[np.ndarray, list[str]]:
-    "Labels as 0..K-1 with their class names: strings and numbers that do not run 0..K-1 are mapped, sorted, to classes."
+    "Labels as 0..K-1 with their class names: strings and numbers not running 0..K-1 are mapped, sorted."
     y = np.asarray(y)
     if y.ndim != 1: raise DataError(f"labels must have shape (N,), got {y.shape}")
     if y.dtype.kind in 'US':
@@ -459,7 +471,7 @@ def encode_labels(y, # labels: whole numbers (any, e.g. 1..10) or strings
 def read_npz(path:str|Path, # a .npz file holding `x` and `y`, optionally `classes` and `value_range`
              value_range:str|None=None, # range of a float `x` when the file does not say
             ) -> tuple[np.ndarray, np.ndarray, list|None, str]:
-    "The raw `(x (N,C,H,W), y, classes, value_range)` of an `.npz` archive, structure checked, values not yet."
+    "The raw `(x (N,C,H,W), y, classes, value_range)` of an `.npz`: structure checked, values not yet."
     path = Path(path)
     if not path.is_file(): raise DatasetNotFoundError(f"{path} does not exist; check the path")
     try:
@@ -485,7 +497,7 @@ def read_npz(path:str|Path, # a .npz file holding `x` and `y`, optionally `class
     y, classes = encode_labels(arrays['y'], classes)
     return x, y, classes, check_value_range(rng)
 
-def load_npz(path:str|Path, # a .npz file holding `x` (images) and `y` (labels), optionally `classes`, `value_range`
+def load_npz(path:str|Path, # a .npz holding `x` (images), `y` (labels), perhaps `classes` and `value_range`
              value_range:str|None=None, # range of a float `x` when the file does not say
             ) -> ImageDataset:
     "Images and labels from an `.npz` archive as an `ImageDataset` (uint8 images become [0,1])."
@@ -528,7 +540,7 @@ def load_torchvision(name:str, # 'mnist', 'fashion-mnist' or 'cifar10'
 
 # %% ../nbs/01_data.ipynb #d9c7510b
 def write_idx_mnist(root:str|Path, images:np.ndarray, labels:np.ndarray, name:str='MNIST'):
-    "Write uint8 `images` (N, 28, 28) and `labels` as MNIST's four raw IDX files under `root/name/raw` (train = test)."
+    "Write uint8 `images` (N, 28, 28) and `labels` as the four IDX files of MNIST in `root/name/raw`."
     raw = Path(root) / name / 'raw'; raw.mkdir(parents=True, exist_ok=True)
     images, labels = np.asarray(images, dtype=np.uint8), np.asarray(labels, dtype=np.uint8)
     n, h, w = images.shape
@@ -619,7 +631,7 @@ def clean(images, # (N, C, H, W) or (N, H, W) array/tensor, or a list of (C, H, 
           value_range:str='[0,1]', # range of `images`: '[0,1]', '[-1,1]' or 'uint8'
           drop_duplicates:bool=True, # remove exact duplicates and label conflicts
          ) -> tuple[ImageDataset, CleanReport]:
-    "Drop non-finite, wrong-shape and duplicate samples; return a valid `ImageDataset` (in [0,1] for uint8 input) and a report."
+    "Drop non-finite, wrong-shape and duplicate samples; return a valid `ImageDataset` and a report."
     check_value_range(value_range)
     if isinstance(images, (list, tuple)):
         arrs = [np.asarray(a.detach().cpu() if isinstance(a, torch.Tensor) else a) for a in images]
@@ -683,7 +695,7 @@ def _part_sizes(n:int, fractions) -> list[int]:
 def check_fractions(fractions, # one share per part
                     n_parts:int|None=None, # how many parts there must be
                    ) -> list[float]:
-    "The shares as floats: finite, positive, summing to 1 (and `n_parts` of them); a ConfigError in the user's words otherwise."
+    "The shares as floats: finite, positive, `n_parts` of them summing to 1; else a ConfigError saying why."
     try: fractions = [float(f) for f in fractions]
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{say_arg('fractions')} must be numbers, got {fractions!r}") from e
@@ -729,7 +741,7 @@ def imbalance_counts(n_classes:int, n_max:int, ratio:float, kind:str='exponentia
     return [max(1, int(round(v))) for v in c]
 
 def make_imbalanced(ds:ImageDataset, # the (balanced) dataset
-                    counts, # samples to keep per class: a list of K counts, or a {class name or index: count} dict
+                    counts, # samples to keep per class: K counts, or a {class name or index: count} dict
                     seed:int=0, # seed for which samples are kept
                    ) -> ImageDataset:
     "Keep `counts[c]` randomly chosen samples of each class `c` (classes missing from a dict keep all)."
@@ -776,7 +788,7 @@ def plot_class_counts(datasets, # an ImageDataset or a {name: ImageDataset} dict
 
 # %% ../nbs/01_data.ipynb #b4b6edd0
 def save_splits(splits:dict, path:str|Path, overwrite:bool=False) -> Path:
-    "Write `{name: ImageDataset}` to one compressed `.npz` atomically; all parts must share classes and range."
+    "Write `{name: ImageDataset}` to one compressed `.npz` atomically; the parts share classes and range."
     first = next(iter(splits.values()))
     for name, d in splits.items():
         if d.classes != first.classes or d.value_range != first.value_range:
@@ -804,3 +816,15 @@ def load_splits(path:str|Path) -> dict[str, ImageDataset]:
     except Exception as e:
         raise DataError(f"cannot read prepared splits from {path} ({type(e).__name__}: {e}); prepare the "
                         f"dataset again") from e
+
+# %% ../nbs/01_data.ipynb #01977f8b
+def quantize(ds:ImageDataset) -> ImageDataset:
+    "The dataset in [0,1] rounded to 8 bits: exactly what its PNG files hold."
+    x8 = convert_range(ds.images, ds.value_range, 'uint8')
+    return ImageDataset(convert_range(x8, 'uint8', '[0,1]'), ds.labels, ds.classes)
+
+def dataset_hash(ds:ImageDataset) -> str:
+    "SHA-256 of a dataset's 8-bit images, labels and class names: the same data gives the same hash."
+    x = convert_range(ds.images, ds.value_range, 'uint8').contiguous().numpy()
+    y = ds.labels.numpy().astype('<i8')
+    return sha256_bytes(x.tobytes() + y.tobytes() + json.dumps(ds.classes).encode())

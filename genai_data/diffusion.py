@@ -10,7 +10,8 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import ConfigError, DataError, check_value_range, draw_noise, range_bounds
+from .core import (ConfigError, DataError, check_in_range, check_value_range, draw_noise,
+                             range_bounds)
 from .data import balanced_labels, check_model_labels
 from .learner import Step, linear_decay
 
@@ -130,7 +131,7 @@ class TimeEmbedding(nn.Module):
 
 # %% ../nbs/10_diffusion.ipynb #f7b2dc63
 class MLPDenoiser(nn.Module):
-    "An MLP net(x, t, y) for low-dimensional data (the 2-D toys): x with time and class embeddings -> a vector like x."
+    "An MLP net(x, t, y) for low-dimensional data (the 2-D toys): x, time, class -> a vector like x."
     def __init__(self, dim:int=2, hidden:int=256, layers:int=3, n_classes:int|None=None):
         super().__init__()
         self.dim, self.n_classes = dim, n_classes
@@ -161,7 +162,7 @@ class _ResBlock(nn.Module):
         return self.c2(F.silu(self.n2(h))) + self.skip(x)
 
 class UNet(nn.Module):
-    "A small U-Net net(x, t, y) for images: residual blocks at 3 resolutions, skip connections, time and class embeddings."
+    "A small U-Net net(x, t, y) for images: residual blocks at 3 resolutions, skips, time and class."
     def __init__(self, image_shape=(1, 16, 16), # (C, H, W); H and W divisible by 4
                  width:int=32, # channels at full resolution (x1, x2, x2 below)
                  n_classes:int|None=None, # class-conditional, with one extra 'no label' class for guidance
@@ -198,11 +199,11 @@ class UNet(nn.Module):
 OBJECTIVES = ('ddpm', 'flow')
 
 class DiffusionModel(nn.Module):
-    "A generator around a network net(x, t, y): DDPM noise prediction or flow-matching velocity; `loss` to train, `sample` to draw."
+    "A generator around a net(x, t, y): DDPM noise or flow velocity; `loss` to train, `sample` to draw."
     def __init__(self, net:nn.Module, # net(x, t in [0,1], y) -> a tensor like x (noise or velocity)
                  objective:str='flow', # 'ddpm' (predict the noise) or 'flow' (predict the velocity)
                  schedule:NoiseSchedule|None=None, # DDPM's forward process (default: linear, T=1000)
-                 value_range:str|None='[-1,1]', # the data's range (samples are clamped to it); None for unbounded data
+                 value_range:str|None='[-1,1]', # the data's range (samples are clamped to it); None: any
                  p_uncond:float=0.1, # share of training labels dropped, for classifier-free guidance
                 ):
         super().__init__()
@@ -228,12 +229,10 @@ class DiffusionModel(nn.Module):
 
     def _check_x(self, x):
         if self.value_range is not None:
-            lo, hi = range_bounds(self.value_range)
-            if len(x) and (float(x.min()) < lo - 1e-4 or float(x.max()) > hi + 1e-4):
-                raise DataError(f"this model was built for data in {self.value_range} but the batch holds "
-                                f"values in "
-                                f"[{float(x.min()):.3g}, {float(x.max()):.3g}]; convert the data, e.g. "
-                                f"ds.to_range({self.value_range!r})")
+            vr = self.value_range
+            check_in_range(x.detach(), vr, 'the data given to the model',
+                           fix=f"this model was built for data in {vr}: convert the data, e.g. "
+                               f"ds.to_range({vr!r})")
         return x
 
 # %% ../nbs/10_diffusion.ipynb #0b90963f
@@ -244,7 +243,7 @@ def _drop_labels(self:DiffusionModel, y, generator=None):
     return torch.where(drop, torch.full_like(y, self.n_classes), y)
 
 def _loss(self:DiffusionModel, x0:torch.Tensor, y=None, generator=None) -> torch.Tensor:
-    "The training loss on clean data x0: DDPM's simple noise-prediction loss, or flow matching's velocity regression."
+    "The training loss on clean data x0: DDPM's simple noise-prediction loss, or flow matching's regression."
     x0 = self._check_x(x0)
     y = _drop_labels(self, self._labels(y, len(x0), x0.device, for_sampling=False), generator)
     noise = draw_noise(x0.shape, generator, x0.device).to(x0.dtype)
@@ -262,7 +261,7 @@ DiffusionModel.forward = _loss
 
 # %% ../nbs/10_diffusion.ipynb #1be02d03
 def _predict(self:DiffusionModel, x, t, y=None, guidance:float=1.0):
-    "The network's output with classifier-free guidance: u + guidance * (c - u), u without and c with the labels."
+    "The net's output with classifier-free guidance: u + guidance * (c - u); u without, c with labels."
     if y is None or guidance == 1: return self.net(x, t, y)
     null = torch.full_like(y, self.n_classes)
     if guidance == 0: return self.net(x, t, null)
@@ -280,10 +279,10 @@ def _sample(self:DiffusionModel, n:int, # how many samples
             y=None, # class labels (one, or one per sample); None: balanced classes for a conditional model
             generator=None, # a torch.Generator for the noise: same generator, same samples
             steps:int|None=None, # denoising steps (default 50 for DDIM and DDPM, 25 for the flow)
-            guidance:float=1.0, # classifier-free guidance scale: 0 unconditional, 1 conditional, > 1 sharper classes
+            guidance:float=1.0, # classifier-free guidance: 0 unconditional, 1 conditional, > 1 sharper
             sampler:str|None=None, # 'ddim' or 'ddpm' for objective='ddpm'; 'heun' or 'euler' for 'flow'
            ) -> torch.Tensor:
-    "n samples in the data's value range, from the EMA-free model as it is (use learn.eval_model for the EMA copy)."
+    "n samples in the data's value range from the model as it is (learn.eval_model gives the EMA copy)."
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise ConfigError(f"n must be a whole number >= 0, got {n!r}")
     if not guidance >= 0: raise ConfigError(f"guidance must be >= 0, got {guidance}")
@@ -334,7 +333,7 @@ class DiffusionStep(Step):
 # %% ../nbs/10_diffusion.ipynb #40cdc0af
 def toy_diffusion(objective:str='ddpm', # 'ddpm' or 'flow'
                   hidden:int=256, layers:int=3, lr:float=1e-3, ema:float=0.999) -> dict:
-    "Learner keyword arguments (models, step, opt_func, sched_func, ema) for the 2-D mode-coverage experiment."
+    "Learner arguments (models, step, opt_func, sched_func, ema) for the 2-D mode-coverage experiment."
     model = DiffusionModel(MLPDenoiser(2, hidden, layers), objective, value_range=None)
     return {'models': model, 'step': DiffusionStep(), 'opt_func': lambda p: torch.optim.Adam(p, lr),
             'sched_func': linear_decay(), 'ema': ema}

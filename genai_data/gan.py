@@ -70,7 +70,7 @@ def frozen(model:nn.Module):
 
 # %% ../nbs/08_gan.ipynb #aab28024
 class GANStep(Step):
-    "Alternating D and G updates with separate optimizers; fakes detached in the D step, D frozen in the G step."
+    "Alternating D and G updates with separate optimizers; fakes detached for D's step, D frozen for G's."
     models = ('G', 'D')
     optimizers = {'G': ('G',), 'D': ('D',)}
     def __init__(self, latent_dim:int, # size of z
@@ -93,7 +93,7 @@ class GANStep(Step):
     def _D(self, D, x, y): return D(x, y) if self.conditional else D(x)
 
     def penalties(self, D, real, fake, y=None):
-        "D's regularisers, in float32: (gp_weight * gradient penalty if 'wgan-gp') + r1_weight / 2 * R1, and their logs."
+        "D's regularisers in float32: gp_weight * gradient penalty + r1_weight / 2 * R1, and their logs."
         total, logs = 0., {}
         if self.loss == 'wgan-gp':
             logs['gp'] = gradient_penalty(D, real.float(), fake.float(), y)
@@ -161,13 +161,12 @@ class _Generator(nn.Module):
 def _maybe_sn(layer, sn): return _sn(layer) if sn else layer
 
 class MLPGenerator(_Generator):
-    "MLP generator: z (+ label embedding) -> hidden layers -> samples of `data_shape` (tanh for images, linear for points)."
+    "MLP generator: z (+ label embedding) -> hidden layers -> `data_shape` (tanh for images, else linear)."
     def __init__(self, latent_dim:int, data_shape, hidden=(256, 256, 256), n_classes:int|None=None,
                  out_act:str|None='tanh'):
         super().__init__()
-        self.latent_dim, self.n_classes, self.data_shape = (latent_dim, n_classes,
-                                                            tuple(data_shape) if not isinstance(data_shape,
-                                                                                                int) else (data_shape,))
+        shape = (data_shape,) if isinstance(data_shape, int) else tuple(data_shape)
+        self.latent_dim, self.n_classes, self.data_shape = latent_dim, n_classes, shape
         self.embed = nn.Embedding(n_classes, latent_dim) if n_classes else None
         d, layers = latent_dim * (2 if n_classes else 1), []
         for h in hidden: layers += [nn.Linear(d, h), nn.ReLU()]; d = h
@@ -180,7 +179,7 @@ class MLPGenerator(_Generator):
         return self.net(h).reshape(len(z), *self.data_shape)
 
 class MLPDiscriminator(nn.Module):
-    "MLP discriminator (logits); optional projection conditioning, spectral norm and PacGAN packing of `pack` samples."
+    "MLP discriminator (logits); optional projection conditioning, spectral norm, PacGAN packs of `pack`."
     def __init__(self, data_shape, hidden=(256, 256, 256), n_classes:int|None=None, spectral_norm:bool=False,
                  pack:int=1):
         super().__init__()
@@ -238,9 +237,9 @@ class DCGANGenerator(_Generator):
         return self.to_image(self.blocks(self.project(h)))
 
 class DCGANDiscriminator(nn.Module):
-    "DCGAN discriminator (logits) with optional 'projection' or 'concat' conditioning, spectral norm and an ACGAN head."
+    "DCGAN discriminator (logits): 'projection' or 'concat' conditioning, spectral norm, an ACGAN head."
     def __init__(self, image_shape=(1, 32, 32), width:int=64, n_classes:int|None=None,
-                 conditioning:str='projection', # 'projection' or 'concat' (used when n_classes is set and aux_classifier is False)
+                 conditioning:str='projection', # 'projection' or 'concat' (n_classes, no aux_classifier)
                  spectral_norm:bool=False, aux_classifier:bool=False):
         super().__init__()
         nb = _n_blocks(image_shape)
@@ -316,7 +315,7 @@ def mode_coverage(samples:torch.Tensor, # (n, 2) generated points
                   modes:torch.Tensor, # (k, 2) true modes
                   std:float, # the modes' standard deviation
                   n_std:float=3.0, # 'high quality' radius in standard deviations
-                  min_share:float=0.1, # a mode counts as captured with >= this share of its uniform quota of HQ samples
+                  min_share:float=0.1, # captured: at least this share of a mode's uniform quota of HQ samples
                  ) -> dict:
     "Modes captured and the share of high-quality samples (within n_std * std of their nearest mode)."
     d = torch.cdist(samples.float(), modes.float())
@@ -332,8 +331,8 @@ TOY_METHODS = ('vanilla', 'wgan-gp', 'pacgan', 'r1')
 TOY_SCHEDULES = ('constant', 'anneal')
 
 def toy_gan(method:str, # 'vanilla', 'wgan-gp', 'pacgan' or 'r1' (vanilla with the R1 penalty)
-            schedule='constant', # 'constant', 'anneal' (see below), or any Learner sched_func (then give `lr`)
-            lr:float|None=None, # Adam's learning rate; default 2e-4 (WGAN-GP 1e-4) for 'constant', 1e-3 for 'anneal'
+            schedule='constant', # 'constant', 'anneal' (see below), or a Learner sched_func (then give `lr`)
+            lr:float|None=None, # Adam's rate; default 2e-4 (WGAN-GP 1e-4) for 'constant', 1e-3 for 'anneal'
             latent_dim:int=2, hidden:int=256, pack:int=4, r1_weight:float=0.1) -> dict:
     "Learner keyword arguments (models, step, opt_func, sched_func) for the 2-D mode-collapse experiment."
     if method not in TOY_METHODS: raise ConfigError(f"method must be one of {TOY_METHODS}, got {method!r}")
@@ -357,13 +356,13 @@ def toy_gan(method:str, # 'vanilla', 'wgan-gp', 'pacgan' or 'r1' (vanilla with t
 def image_gan(image_shape=(1, 16, 16), # (C, H, W) of the images, in [-1, 1]
               n_classes:int|None=10, # conditional on class labels (None: unconditional)
               latent_dim:int=64, width:int=64,
-              diffaugment:str|None=None, # DiffAugment policy, e.g. 'translation,cutout'; None (the default, see below): off
+              diffaugment:str|None=None, # DiffAugment policy, e.g. 'translation,cutout'; None (default): off
               conditioning:str='projection', spectral_norm:bool=True,
               r1_weight:float=0., lr:float=2e-4,
               ema:float|None=0.999, # EMA decay of G's weights (None: off)
               anneal:bool=False, # learning rate falling linearly to 0
              ) -> dict:
-    "Learner keyword arguments (models, step, opt_func, ema, sched_func) for a DCGAN on images: hinge loss, projection D with SN."
+    "Learner arguments (models, step, opt_func, ema, sched_func) of an image DCGAN: hinge loss, projection D."
     G = DCGANGenerator(latent_dim, image_shape, width, n_classes)
     D = DCGANDiscriminator(image_shape, width, n_classes, conditioning=conditioning,
                            spectral_norm=spectral_norm)

@@ -13,18 +13,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import (ConfigError, DataError, DatasetNotFoundError, check_in_range, load_checked,
-                             save_checked,
-                             seed_everything)
+                             make_generator, save_checked, seed_everything)
 from .data import ImageDataset
-from .augment import gaussian_filter
-from .resample import knn
-from .learner import Learner
+from .augment import gaussian_filter, ordinary_augment
+from .resample import RandomOverSampler, class_weights, knn
+from .learner import ClassifierStep, Learner
 
 # %% auto #0
-__all__ = ['STATS_FORMAT', 'INCEPTION_ENV', 'INCEPTION_FILE', 'SSIM_WINDOW', 'MS_SSIM_WEIGHTS', 'sqrtm_psd', 'frechet_distance',
-           'GaussianStats', 'InceptionFeatures', 'SmallCNN', 'train_judge', 'DomainFeatures', 'FID',
-           'fid_from_features', 'mmd2_poly', 'kid', 'inception_score', 'ssim', 'ms_ssim', 'prdc', 'memorisation',
-           'utility', 'per_class_quality', 'quality_table']
+__all__ = ['STATS_FORMAT', 'INCEPTION_ENV', 'INCEPTION_FILE', 'SSIM_WINDOW', 'MS_SSIM_WEIGHTS', 'COLLAPSE_SPREAD', 'LOW_RECALL',
+           'sqrtm_psd', 'frechet_distance', 'GaussianStats', 'InceptionFeatures', 'SmallCNN', 'train_classifier',
+           'predict', 'fit_judge', 'DomainFeatures', 'FID', 'fid_from_features', 'mmd2_poly', 'kid', 'inception_score',
+           'ssim', 'ms_ssim', 'prdc', 'memorisation', 'utility', 'spread_ratio', 'quality_flags', 'per_class_quality',
+           'quality_table']
 
 # %% ../nbs/05_metrics.ipynb #a168f4e2
 def sqrtm_psd(a:torch.Tensor) -> torch.Tensor:
@@ -136,7 +136,6 @@ class InceptionFeatures(nn.Module):
         x = F.interpolate(x.float(), size=(299, 299), mode='bilinear', align_corners=False)
         return self.net((x - self.mean) / self.std)
 
-
 # %% ../nbs/05_metrics.ipynb #05e20d51
 class SmallCNN(nn.Module):
     "A small convolutional classifier for little images; `features(x)` gives the penultimate features."
@@ -154,19 +153,51 @@ class SmallCNN(nn.Module):
     def forward(self, x): return self.head(self.body(x))
 
 # %% ../nbs/05_metrics.ipynb #1a96a8a5
-def train_judge(ds:ImageDataset, # real labelled images (any range; trained on in [0,1])
-                epochs:int=15, seed:int=0, batch_size:int=64, lr:float=3e-3, device=None) -> SmallCNN:
-    "The course's judge classifier: a SmallCNN trained on `ds` with AdamW; returned in eval mode."
+def train_classifier(ds:ImageDataset, # labelled images (any range; trained on in [0,1])
+                     *, epochs:int=15, # passes over `ds`
+                     seed:int=0, # seeds the weights, the batch order and the augmentation
+                     augment:bool=False, # pass every batch through `ordinary_augment`
+                     class_weight:bool=False, # weight the loss by N / (K n_c) (scikit-learn's 'balanced')
+                     batch_size:int=64, lr:float=3e-3, device=None,
+                     model_fn=None, # () -> an untrained classifier; default SmallCNN for `ds`
+                    ) -> nn.Module:
+    "The course's classifier recipe: SmallCNN (or `model_fn()`) trained with AdamW; returned in eval mode."
     ds = ds.to_range('[0,1]')
     seed_everything(seed)
-    judge = SmallCNN(ds.n_classes, channels=ds.shape[0])
-    Learner(judge, ds.dataloader(batch_size, seed=seed), device=device, progress=False,
-            opt_func=lambda p: torch.optim.AdamW(p, lr, weight_decay=1e-4)).fit(epochs)
-    return judge.eval()
+    model = model_fn() if model_fn is not None else SmallCNN(ds.n_classes, channels=ds.shape[0])
+    loss = F.cross_entropy
+    if class_weight:
+        w = class_weights(ds.labels, ds.n_classes)
+        loss = lambda out, y: F.cross_entropy(out, y, weight=w.to(out.device))
+    aug = ordinary_augment(generator=make_generator(seed)) if augment else None
+    Learner(model, ds.dataloader(batch_size, seed=seed), step=ClassifierStep(loss, augment=aug),
+            device=device,
+            progress=False, opt_func=lambda p: torch.optim.AdamW(p, lr, weight_decay=1e-4)).fit(epochs)
+    return model.eval()
+
+# %% ../nbs/05_metrics.ipynb #fe88d962
+@torch.no_grad()
+def predict(model:nn.Module, # a classifier of images in [0,1]
+            ds:ImageDataset, # the images to classify (any range)
+            batch_size:int=512) -> torch.Tensor:
+    "Predicted classes of `ds`, computed in batches on the model's device."
+    x, dev = ds.to_range('[0,1]').images, next(model.parameters()).device
+    return torch.cat([model(x[i:i + batch_size].to(dev)).argmax(1).cpu()
+                      for i in range(0, len(x), batch_size)])
+
+# %% ../nbs/05_metrics.ipynb #8f13cbd3
+def fit_judge(train:ImageDataset, # the real (perhaps long-tailed) training images
+              *, epochs:int=15, seed:int=0, device=None) -> nn.Module:
+    "The judge of synthetic images: the classifier recipe on `train` over-sampled to balance, augmented."
+    top = int(train.class_counts().max())
+    ros = RandomOverSampler({c: top for c in train.labels.unique().tolist()}, random_state=seed)
+    x, y = ros.fit_resample(train.images, train.labels)
+    balanced = ImageDataset(x, y, train.classes, train.value_range)
+    return train_classifier(balanced, epochs=epochs, seed=seed, augment=True, device=device)
 
 # %% ../nbs/05_metrics.ipynb #fc6ed860
 class DomainFeatures(nn.Module):
-    "Features from a classifier trained on the dataset itself (its `features(x)`); results are labelled 'domain'."
+    "Features from a classifier trained on the dataset itself (its `features(x)`); results say 'domain'."
     def __init__(self, model:nn.Module, name:str|None=None):
         super().__init__()
         if not hasattr(model, 'features'):
@@ -183,8 +214,8 @@ def _extract(extractor, images, batch_size, device):
     return torch.cat(out)
 
 class FID:
-    "Streaming Fréchet distance: `update(images or features, real=...)`, then `compute()` -> dict with the feature name."
-    def __init__(self, extractor:nn.Module|None=None, # images -> (N, d) features; None: pass features to update
+    "Streaming Fréchet distance: `update(images or features, real=...)`, then `compute()`."
+    def __init__(self, extractor:nn.Module|None=None, # images -> (N, d) features; None: update gets features
                  batch_size:int=256, device=None):
         self.extractor, self.batch_size = extractor, batch_size
         self.device = device or (next(
@@ -212,7 +243,7 @@ class FID:
         self.real = stats if isinstance(stats, GaussianStats) else GaussianStats.load(stats); return self
 
     def compute(self) -> dict:
-        "{'fid': value, 'features': extractor name, 'n_real', 'n_fake'}, with warnings when the estimate is unreliable."
+        "{'fid', 'features' (the extractor's name), 'n_real', 'n_fake'}; warns when it is unreliable."
         for s, which in ((self.real, 'real'), (self.fake, 'fake')):
             if s.n < 2: raise DataError(f"FID needs at least 2 {which} samples, has {s.n}")
             if s.n < s.dim:
@@ -333,7 +364,7 @@ def ssim(x:torch.Tensor, y:torch.Tensor, data_range:float=1.0) -> torch.Tensor:
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 def ms_ssim(x:torch.Tensor, y:torch.Tensor, data_range:float=1.0, weights=MS_SSIM_WEIGHTS) -> torch.Tensor:
-    "Multi-scale SSIM per image pair: contrast-structure at each scale, luminance at the coarsest (Wang et al. 2003)."
+    "Multi-scale SSIM per image pair: contrast-structure at every scale, luminance at the coarsest."
     need = SSIM_WINDOW * 2 ** (len(weights) - 1)
     if min(x.shape[-2:]) < need:
         raise DataError(f"MS-SSIM with {len(weights)} scales needs images of at least {need} pixels; use "
@@ -367,7 +398,7 @@ def prdc(real_features, fake_features, k:int=5) -> dict:
 
 # %% ../nbs/05_metrics.ipynb #1433c866
 def memorisation(train_features, synth_features, holdout_features, quantile:float=0.01) -> dict:
-    "Nearest-training-sample distances of synthetic vs held-out real samples; near-copies flagged below the held-out quantile."
+    "Nearest-training-sample distances, synthetic vs held-out; near-copies are below the held-out quantile."
     tr, sy, ho = (_features(torch.as_tensor(t).flatten(1), what) for t, what in
                   ((train_features, 'training features'), (synth_features, 'synthetic features'),
                    (holdout_features, 'held-out features')))
@@ -381,52 +412,42 @@ def memorisation(train_features, synth_features, holdout_features, quantile:floa
             'flagged': torch.nonzero(flagged).flatten().tolist()}
 
 # %% ../nbs/05_metrics.ipynb #af803ce2
-def _balanced_acc(pred, y, k):
-    per = torch.stack([(pred[y == c] == c).float().mean() if (y == c).any() else torch.tensor(float('nan'))
-                       for c in range(k)])
-    return per.nanmean().item(), per
+def _accuracies(model, test:ImageDataset):
+    "Accuracy, balanced accuracy and per-class accuracy (NaN for an absent class) of `model` on `test`."
+    pred, y = predict(model, test), test.labels
+    per = torch.stack([(pred[y == c] == c).double().mean() if (y == c).any() else torch.tensor(float('nan'))
+                       for c in range(test.n_classes)])
+    return (pred == y).double().mean().item(), per.nanmean().item(), per
 
 def utility(train_real, synthetic, test_real, # ImageDatasets with the same classes
             seeds=(0, 1, 2), epochs:int=10, batch_size:int=64, lr:float=3e-3, device=None,
             model_fn=None) -> dict:
-    "Accuracy, balanced accuracy and per-class accuracy (mean and std over seeds) of a classifier trained on real, synthetic, and both."
+    "Accuracy, balanced and per-class accuracy (mean, std over seeds) of training on real, synthetic, both."
     if train_real.classes != synthetic.classes or train_real.classes != test_real.classes:
         raise DataError("train, synthetic and test data must share the same classes")
     for name, ds in (('synthetic', synthetic), ('test_real', test_real)):
         if ds.shape != train_real.shape:
             raise DataError(f"{name} images are {ds.shape} but the real training images {train_real.shape}; "
-                            f"a classifier trained on one "
-                            f"size says nothing about the other. Resize them with resize_images to "
-                            f"{train_real.shape[1:]}")
+                            f"a classifier trained on one size says nothing about the other. Resize them "
+                            f"with "
+                            f"resize_images to {train_real.shape[1:]}")
         if ds.value_range != train_real.value_range:
             raise DataError(f"{name} images are in {ds.value_range} but the real training images in "
-                            f"{train_real.value_range}; "
-                            f"convert them with {name}.to_range({train_real.value_range!r})")
+                            f"{train_real.value_range}; convert them with "
+                            f"{name}.to_range({train_real.value_range!r})")
     if len(synthetic) == 0: raise DataError("the synthetic dataset is empty; there is nothing to judge")
     if not len(seeds): raise ConfigError("seeds is empty; give at least one seed, e.g. seeds=(0, 1, 2)")
-    both = ImageDataset(torch.cat([train_real.images, synthetic.images]),
-                        torch.cat([train_real.labels, synthetic.labels]),
-                        train_real.classes, train_real.value_range)
-    k = train_real.n_classes
-    model_fn = model_fn or (lambda: SmallCNN(k, channels=train_real.shape[0]))
     out = {}
-    for name, ds in (('real', train_real), ('synthetic', synthetic), ('real+synthetic', both)):
-        accs, baccs, pers = [], [], []
-        for s in seeds:
-            seed_everything(s)
-            m = model_fn()
-            Learner(m, ds.dataloader(batch_size, seed=s), device=device, progress=False,
-                    opt_func=lambda p: torch.optim.AdamW(p, lr, weight_decay=1e-4)).fit(epochs)
-            m.eval()
-            with torch.no_grad():
-                pred = torch.cat([m(xb.to(next(m.parameters()).device)).argmax(1).cpu()
-                                  for xb, _ in test_real.dataloader(512, shuffle=False)])
-            accs.append((pred == test_real.labels).float().mean().item())
-            b, per = _balanced_acc(pred, test_real.labels, k); baccs.append(b); pers.append(per)
-        pers = torch.stack(pers)
-        out[name] = {'acc': float(np.mean(accs)), 'acc_std': float(np.std(accs)),
-                     'balanced_acc': float(np.mean(baccs)),
-                     'balanced_acc_std': float(np.std(baccs)), 'per_class': pers.mean(0).tolist()}
+    for name, ds in (('real', train_real), ('synthetic', synthetic),
+                     ('real+synthetic', train_real.join(synthetic))):
+        runs = [_accuracies(train_classifier(ds, epochs=epochs, seed=s, batch_size=batch_size, lr=lr,
+                                             device=device,
+                                             model_fn=model_fn), test_real) for s in seeds]
+        acc, bacc, per = (torch.tensor([r[i] for r in runs]) if i < 2 else torch.stack([r[2] for r in runs])
+                          for i in range(3))
+        out[name] = {'acc': acc.mean().item(), 'acc_std': acc.std(unbiased=False).item(),
+                     'balanced_acc': bacc.mean().item(), 'balanced_acc_std': bacc.std(unbiased=False).item(),
+                     'per_class': per.mean(0).tolist()}
     out['augmentation_gain'] = out['real+synthetic']['balanced_acc'] - out['real']['balanced_acc']
     return out
 
@@ -437,23 +458,38 @@ def _class_features(ds, extractor, batch_size=512):
         return torch.cat([extractor(x[i:i + batch_size]).double().cpu()
                           for i in range(0, len(x), batch_size)])
 
-def _spread(a, b, generator):
-    "Mean nearest-other-neighbour distance of b over that of a, on equal-size random subsets."
-    n = min(len(a), len(b))
-    a, b = (t[torch.randperm(len(t), generator=generator)[:n]] for t in (a, b))
-    return (knn(b, 1)[0].mean() / knn(a, 1)[0].mean()).item()
+def spread_ratio(real:torch.Tensor, # (n, d) features of real samples of one class
+                 synthetic:torch.Tensor, # (m, d) features of synthetic samples of that class
+                 generator:torch.Generator|None=None, # picks the equal-size random subsets
+                ) -> float:
+    "Mean nearest-neighbour distance among synthetic samples over that among real ones (equal-size subsets)."
+    n = min(len(real), len(synthetic))
+    if n < 2: raise DataError(f"the spread ratio needs at least 2 real and 2 synthetic samples, got {n}")
+    a, b = (t[torch.randperm(len(t), generator=generator)[:n]] for t in (real, synthetic))
+    return (knn(b, 1)[0].mean() / knn(a, 1)[0].mean().clamp_min(1e-12)).item()
 
-def per_class_quality(real:ImageDataset, # real images of every class (held out from the generator when possible)
+# %% ../nbs/05_metrics.ipynb #cc12d563
+COLLAPSE_SPREAD = 0.35   # a class whose spread ratio is below this is collapsed
+LOW_RECALL = 0.2         # a class whose recall is below this covers little of the real class (a warning)
+
+def quality_flags(classes:dict, # {class name: its quality numbers, with 'spread' and 'recall'}
+                  collapse_spread:float=COLLAPSE_SPREAD, min_recall:float=LOW_RECALL) -> dict:
+    "Classes to flag: 'collapsed' (spread < collapse_spread), 'low_recall' (others: recall < min_recall)."
+    collapsed = [n for n, q in classes.items() if q['spread'] < collapse_spread]
+    low = [n for n, q in classes.items() if q['recall'] < min_recall and n not in collapsed]
+    return {'collapsed': collapsed, 'low_recall': low}
+
+# %% ../nbs/05_metrics.ipynb #ad2906fa
+def per_class_quality(real:ImageDataset, # real images of every class (not seen by the generator, if possible)
                       synthetic:ImageDataset, # generated images, labelled with the class each was asked for
                       extractor:nn.Module, # images in [0,1] -> features, e.g. DomainFeatures(judge)
                       judge:nn.Module|None=None, # a classifier, for the intended-class rate
                       train:ImageDataset|None=None, # the generator's training images, for the near-copy rate
                       k:int=5, # neighbours for precision, recall, density and coverage
-                      collapse_spread:float=0.5, # flag a class whose spread ratio is below this ...
-                      min_recall:float=0.2, # ... or whose recall is below this
+                      collapse_spread:float=COLLAPSE_SPREAD, min_recall:float=LOW_RECALL, # see quality_flags
                       seed:int=0, # for the equal-size subsets of the spread ratio
                      ) -> dict:
-    "Per class: precision, recall, density, coverage, spread ratio, intended-class and near-copy rates; collapsed classes flagged."
+    "Per class: precision, recall, density, coverage, spread, intended and near-copy rates; flagged classes."
     if real.classes != synthetic.classes:
         raise DataError("real and synthetic data must share the same classes")
     if real.shape != synthetic.shape:
@@ -466,29 +502,25 @@ def per_class_quality(real:ImageDataset, # real images of every class (held out 
         a, b = fr[real.labels == c], fs[synthetic.labels == c]
         if len(a) <= k or len(b) <= k:
             raise DataError(f"class {name!r} has {len(a)} real and {len(b)} synthetic samples; "
-                                                      f"per-class quality needs more than k={k} of each")
-        q = {**prdc(a, b, k), 'spread': _spread(a, b, g)}
+                            f"per-class quality needs more than k={k} of each")
+        q = {**prdc(a, b, k), 'spread': spread_ratio(a, b, g)}
         if judge is not None:
-            x = synthetic.to_range('[0,1]').images[synthetic.labels == c]
-            with torch.no_grad():
-                q['intended'] = (judge(x.to(next(judge.parameters()).device)).argmax(
-                        1).cpu() == c).double().mean().item()
+            q['intended'] = (predict(judge, synthetic[synthetic.labels == c]) == c).double().mean().item()
         if ft is not None: q['near_copies'] = memorisation(ft[train.labels == c], b, a)['flagged_share']
         out[name] = q
     mean = {key: float(np.mean([q[key] for q in out.values()])) for key in next(iter(out.values()))}
-    return {'classes': out, 'mean': mean,
-            'collapsed': [n for n,
-                          q in out.items() if q['spread'] < collapse_spread or q['recall'] < min_recall],
+    return {'classes': out, 'mean': mean, **quality_flags(out, collapse_spread, min_recall),
             'features': getattr(extractor, 'name', type(extractor).__name__)}
 
 # %% ../nbs/05_metrics.ipynb #e1390784
 def quality_table(q:dict, # what per_class_quality returned
                   keys=('precision', 'recall', 'density', 'coverage', 'spread', 'intended',
                         'near_copies')) -> str:
-    "The per-class quality as a text table, one row per class and one for the mean; collapsed classes marked."
+    "The per-class quality as a text table, one row per class and one for the mean; flagged classes marked."
     keys = [k for k in keys if k in q['mean']]
     rows = [f"{'class':>8} | " + ' | '.join(f'{k:>11}' for k in keys)]
     for name, v in [*q['classes'].items(), ('mean', q['mean'])]:
-        flag = '  << collapsed' if name in q['collapsed'] else ''
+        flag = ('  << collapsed' if name in q['collapsed'] else
+                '  << low recall' if name in q.get('low_recall', ()) else '')
         rows.append(f"{name[:8]:>8} | " + ' | '.join(f'{v[k]:11.3f}' for k in keys) + flag)
     return '\n'.join(rows)

@@ -1,4 +1,4 @@
-"""Random over- and under-sampling and SMOTE with imbalanced-learn's interface, a batched torch neighbour search, class weights and weighted sampling, and why SMOTE on pixels makes ghosts.
+"""Random over- and under-sampling and SMOTE with imbalanced-learn's interface, a batched torch neighbour search, class weights and weighted sampling, and why SMOTE on pixels blends rather than invents.
 
 Docs: https://genai-data.github.io/genai_data/resample.html.md"""
 
@@ -12,8 +12,9 @@ import torch
 from .core import ConfigError, DataError, make_generator
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'label_counts', 'resolve_sampling_strategy', 'RandomOverSampler', 'RandomUnderSampler', 'knn',
-           'knn_indices', 'SMOTE', 'segment_residuals', 'class_weights', 'weighted_sampler']
+__all__ = ['STRATEGIES', 'label_counts', 'resolve_sampling_strategy', 'check_xy', 'encode_strategy', 'RandomOverSampler',
+           'RandomUnderSampler', 'knn', 'knn_indices', 'SMOTE', 'segment_residuals', 'class_weights',
+           'weighted_sampler']
 
 # %% ../nbs/03_resample.ipynb #d7c70ac2
 STRATEGIES = ('auto', 'minority', 'majority', 'not minority', 'not majority', 'all')
@@ -23,7 +24,7 @@ def label_counts(y) -> dict:
     classes, counts = np.unique(np.asarray(y), return_counts=True)
     return {c.item(): int(n) for c, n in zip(classes, counts)}
 
-def resolve_sampling_strategy(sampling_strategy, # a name, a float ratio, a {class: count} dict, or a callable y -> dict
+def resolve_sampling_strategy(sampling_strategy, # a name, a float ratio, a {class: count} dict, or y -> dict
                               y, # labels
                               kind:str, # 'over' (returns samples to add) or 'under' (returns samples to keep)
                              ) -> dict:
@@ -85,8 +86,9 @@ def resolve_sampling_strategy(sampling_strategy, # a name, a float ratio, a {cla
     raise ConfigError(f"sampling_strategy must be a string, float, dict or callable, got {type(s).__name__}")
 
 # %% ../nbs/03_resample.ipynb #708bdff8
-def _check_xy(X, y):
-    "Validate `X` (N, ...) and labels `y` (N,); return torch tensors, a function converting results back, and label names (or None)."
+def check_xy(X, # samples (N, ...): a NumPy array or a torch tensor
+             y): # labels (N,): whole numbers or names
+    "Checked `X` and `y` as tensors, a function turning results back into the input's kinds, and the names."
     is_np = not isinstance(X, torch.Tensor)
     try: Xt = torch.from_numpy(np.ascontiguousarray(X)) if is_np else X
     except TypeError as e:
@@ -114,8 +116,10 @@ def _check_xy(X, y):
     return Xt, yt.to(Xt.device), back, names
 
 # %% ../nbs/03_resample.ipynb #54ef410d
-def _encode_strategy(strategy, y, names):
-    "A sampling_strategy written with class names (dict keys, or what a callable returns), in the encoded labels."
+def encode_strategy(strategy, # a sampling_strategy, perhaps written with class names
+                    y, # the labels as given (names or numbers)
+                    names): # the names check_xy found (None for whole-number labels)
+    "A sampling_strategy written with class names (dict keys, or what a callable returns), in encoded labels."
     if names is None: return strategy
     index = {v: i for i, v in enumerate(names.tolist())}
     if callable(strategy): strategy = strategy(np.asarray(y))
@@ -126,6 +130,7 @@ def _encode_strategy(strategy, y, names):
                           f"{list(index)})")
     return {index[k]: n for k, n in strategy.items()}
 
+# %% ../nbs/03_resample.ipynb #199d6925
 class _BaseSampler:
     _kind = 'over'
     def __init__(self, sampling_strategy='auto', random_state=None):
@@ -137,8 +142,8 @@ class _BaseSampler:
 
     def fit_resample(self, X, y):
         "Resample `X` (N, ...) and `y` (N,); returns the same kinds as given."
-        Xt, yt, back, names = _check_xy(X, y)
-        strategy = _encode_strategy(self.sampling_strategy, y, names)
+        Xt, yt, back, names = check_xy(X, y)
+        strategy = encode_strategy(self.sampling_strategy, y, names)
         self.sampling_strategy_ = resolve_sampling_strategy(strategy, yt.cpu().numpy(), self._kind)
         Xr, yr = self._fit_resample(Xt, yt)
         if names is not None:
@@ -182,11 +187,11 @@ class RandomUnderSampler(_BaseSampler):
 # %% ../nbs/03_resample.ipynb #85c2a76c
 def knn(X:torch.Tensor, # (n, d) points to search
         k:int, # neighbours per query
-        queries:torch.Tensor|None=None, # (m, d) other points to find neighbours for; None: rows of X, never their own neighbour
+        queries:torch.Tensor|None=None, # (m, d) other points; None: the rows of X, never their own neighbour
         rows:torch.Tensor|None=None, # with queries=None: only these rows of X (default: all)
         chunk:int=1024, # queries per distance block (bounds memory at chunk x n numbers)
        ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Euclidean distances and indices `(m, k)` of the k nearest points of X to each query, nearest first, by batched matrix products."
+    "Distances and indices `(m, k)` of the k nearest points of X to each query, nearest first (by matmuls)."
     own, n = queries is None, len(X)
     if not isinstance(k, numbers.Integral) or k < 1:
         raise ConfigError(f"k must be a whole number >= 1, got {k!r}")
@@ -207,13 +212,13 @@ def knn(X:torch.Tensor, # (n, d) points to search
     return torch.cat(dists), torch.cat(idx)
 
 def knn_indices(X:torch.Tensor, k:int, rows:torch.Tensor|None=None, chunk:int=1024) -> torch.Tensor:
-    "Indices `(len(rows), k)` of the k nearest other points of X for each of `rows` (Euclidean): `knn`'s indices."
+    "Indices `(len(rows), k)` of the k nearest other points of X for each of `rows`: `knn`'s indices."
     return knn(X, k, rows=rows, chunk=chunk)[1]
 
 # %% ../nbs/03_resample.ipynb #8ed78129
 class SMOTE(_BaseSampler):
     "Synthetic Minority Over-sampling: new samples on segments between same-class nearest neighbours."
-    def __init__(self, sampling_strategy='auto', # how many samples to add per class (see resolve_sampling_strategy)
+    def __init__(self, sampling_strategy='auto', # samples to add per class (see resolve_sampling_strategy)
                  random_state=None, # seed or torch.Generator
                  k_neighbors:int=5, # neighbours to interpolate towards
                  chunk:int=1024): # rows per distance block in the neighbour search
@@ -268,7 +273,7 @@ def segment_residuals(X_new, X_base, X_nb):
 # %% ../nbs/03_resample.ipynb #b1dbbd23
 def class_weights(y, # labels (NumPy or torch)
                   n_classes:int|None=None, # number of classes (default: max label + 1)
-                  smoothing:float=0.0, # 0: 'balanced' N / (K n_c); 1: all weights 1; between: a power of the balanced weight
+                  smoothing:float=0.0, # 0: 'balanced' N / (K n_c); 1: all 1; between: a power of 'balanced'
                  ) -> torch.Tensor:
     "Per-class weights N / (K n_c) (scikit-learn's 'balanced'), optionally softened; shape (K,) float32."
     yt = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).long().cpu()
@@ -288,7 +293,7 @@ def weighted_sampler(y, # labels
                      num_samples:int|None=None, # draws per epoch (default: len(y))
                      replacement:bool=True, generator=None,
                      **kwargs) -> torch.utils.data.WeightedRandomSampler:
-    "A `WeightedRandomSampler` that draws every class equally often in expectation (weights from `class_weights`)."
+    "A `WeightedRandomSampler` drawing every class equally often in expectation (weights: `class_weights`)."
     yt = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).long().cpu()
     w = class_weights(yt, **kwargs)[yt].double()
     return torch.utils.data.WeightedRandomSampler(w, num_samples or len(yt), replacement=replacement,

@@ -1,4 +1,4 @@
-"""Generative over-samplers with imbalanced-learn's face (conditional VAE, GAN, flow matching, latent SMOTE, and the classical peers), filters that are measured rather than assumed, per-class quality, a quality gate with paired bootstrap intervals against real data and against the strongest free baseline, and an export that carries its provenance and an honest report.
+"""The generators behind imbalanced-learn's face, beside the classical over-samplers; filters that are measured rather than assumed; and the per-class quality of what they draw.
 
 Docs: https://genai-data.github.io/genai_data/synth.html.md"""
 
@@ -6,44 +6,28 @@ Docs: https://genai-data.github.io/genai_data/synth.html.md"""
 
 # %% ../nbs/11_synth.ipynb #10f50ad2
 from __future__ import annotations
-import base64, io, json, math, numbers, platform, time
-from datetime import datetime, timezone
-from pathlib import Path
+import math, numbers, time
 import numpy as np
 import torch
-import torch.nn.functional as F
-import genai_data
 from fastcore.basics import patch
-from .core import (OUTPUT_MARKER, _TMP_MARKER, ConfigError, DataError, CorruptFileError,
-                             DatasetNotFoundError, atomic_dir, atomic_write, check_in_range, check_output_dir,
-                             image_grid, check_seed, convert_range,
-                   load_checked, make_generator, save_checked, say_arg, seed_everything, sha256_bytes,
-                   sha256_file)
-from .data import ImageDataset, plot_class_counts, save_image_folder
-from .augment import RandomAffine
-from .resample import (SMOTE, _check_xy, _encode_strategy, class_weights, knn, label_counts,
+from .core import (ConfigError, DataError, check_in_range, check_seed, convert_range,
+                             make_generator,
+                             say_arg)
+from .data import ImageDataset, quantize
+from .augment import ordinary_augment
+from .resample import (SMOTE, RandomOverSampler, check_xy, encode_strategy, knn, label_counts,
                                  resolve_sampling_strategy)
-import torch.distributed as dist
-from .learner import ClassifierStep, Learner, is_distributed, linear_decay, rank
-from .vae import VAE, VAEStep
-from .gan import image_gan
-from .diffusion import DiffusionModel, DiffusionStep, UNet
-from .metrics import DomainFeatures, SmallCNN, per_class_quality
+from .metrics import DomainFeatures, per_class_quality, predict
+from .generators import GENERATIVE, SynthesisGenerator, check_generator, check_generator_shape
 
 # %% auto #0
-__all__ = ['GENERATIVE', 'CLASSICAL', 'METHODS', 'DEFAULT_EPOCHS', 'TRAIN_RANGE', 'GENERATOR_FORMAT', 'GATE_METRICS',
-           'CHEAP_ARMS', 'COMPARISONS', 'REPORT_SECTIONS', 'MANIFEST', 'MANIFEST_FORMAT', 'WORK_CONFIG',
-           'AUTO_CANDIDATES', 'DEEPSMOTE_COUNTS', 'BASELINES', 'COMPARED', 'synthesis_targets', 'check_method',
-           'check_generator_shape', 'generator_recipe', 'SynthesisGenerator', 'ordinary_augment',
-           'GenerativeOverSampler', 'near_copy_thresholds', 'filter_synthetic', 'train_classifier', 'fit_judge',
-           'predict', 'quantize', 'dataset_hash', 'tail_classes', 'confusion_metrics', 'confusion', 'paired_bootstrap',
-           'quality_gate', 'gate_statistics', 'synthetic_quality', 'gate_decision', 'grid_png', 'figure_png',
-           'nearest_pairs', 'render_report', 'verify_dataset', 'export_synthetic', 'synthesize_dataset',
-           'protocol_counts', 'method_training_sets', 'compare_methods', 'comparison_table']
+__all__ = ['CLASSICAL', 'METHODS', 'synthesis_targets', 'oversample', 'GenerativeOverSampler', 'nearest_same_class',
+           'near_copy_thresholds', 'filter_synthetic', 'synthetic_quality', 'nearest_pairs', 'draw_per_class',
+           'first_per_class']
 
 # %% ../nbs/11_synth.ipynb #2f203de6
 def synthesis_targets(y, # labels of the real data
-                      sampling_strategy='auto', # as imbalanced-learn: 'auto', 'not majority', 'minority', 'all', a float, a dict, a callable
+                      sampling_strategy='auto', # as imbalanced-learn: a name, a float, a dict or a callable
                       enlarge:float|None=None, # instead: grow every class to `enlarge` times its count
                       min_per_class:int=2, # fewest real samples a class needs to be synthesised from
                      ) -> dict:
@@ -60,253 +44,81 @@ def synthesis_targets(y, # labels of the real data
     few = {c: counts[c] for c, n in add.items() if n > 0 and counts[c] < min_per_class}
     if few:
         raise DataError(f"class(es) {list(few)} have only {sorted(set(few.values()))} real sample(s); a "
-                        f"generator needs at least "
-                            f"{min_per_class} of a class to learn it. Add images of those classes, or leave "
-                            f"them out of {say_arg('sampling_strategy')}")
+                        f"generator "
+                        f"needs at least {min_per_class} of a class to learn it. Add images of those "
+                        f"classes, or "
+                        f"leave them out of {say_arg('sampling_strategy')}")
     if not any(add.values()):
         raise DataError(f"there is no minority class to fill: every class already has {max(counts.values())} "
-                        f"samples. "
-                        f"Pass {say_arg('enlarge', 2)} to grow every class, or a dict of target counts")
+                        f"samples. Pass {say_arg('enlarge', 2)} to grow every class, or a dict of target "
+                        f"counts")
     return add
 
-# %% ../nbs/11_synth.ipynb #1851d2f1
-GENERATIVE = ('cvae', 'cgan', 'flow', 'latent-smote')
+# %% ../nbs/11_synth.ipynb #21f43158
 CLASSICAL = ('random', 'smote', 'augment')
 METHODS = GENERATIVE + CLASSICAL
-DEFAULT_EPOCHS = {'cvae': 60, 'cgan': 300, 'flow': 200, 'latent-smote': 60}
-TRAIN_RANGE = {'cvae': '[0,1]', 'latent-smote': '[0,1]', 'cgan': '[-1,1]', 'flow': '[-1,1]'}
 
-def check_method(method:str, allowed=METHODS) -> str:
-    "`method` if it is one of `allowed`, else one clear line listing them."
-    if method not in allowed:
-        raise ConfigError(f"unknown {say_arg('method')} {method!r}; use one of {list(allowed)}")
-    return method
-
-def check_generator_shape(method:str, image_shape) -> tuple:
-    "Refuse image sizes the method's networks cannot handle, naming the size to resize to."
-    c, h, w = tuple(image_shape)
-    ok = c in (1, 3) and h == w and (h in (16, 32, 64) if method == 'cgan' else h % 4 == 0)
-    if method in GENERATIVE and not ok:
-        need = ('square images of 16, 32 or 64 pixels' if method == 'cgan'
-                else 'images whose sides are divisible by 4')
-        raise DataError(f"the {method} generator needs {need} with 1 or 3 channels, but these are "
-                        f"{c}x{h}x{w}; "
-                        f"resize them, e.g. {say_arg('size', 16)}")
-    return (c, h, w)
-
-# %% ../nbs/11_synth.ipynb #b28000aa
-def generator_recipe(method:str, # one of GENERATIVE
-                     image_shape, # (C, H, W)
-                     n_classes:int, # number of classes
-                    ) -> dict:
-    "Learner keyword arguments (models, step, opt_func, ...) of the course's recipe for a generator family."
-    check_method(method, GENERATIVE); check_generator_shape(method, image_shape)
-    adam = lambda lr: (lambda p: torch.optim.Adam(p, lr))
-    if method == 'cvae':
-        return dict(models=VAE(image_shape, latent_dim=8, arch='conv', width=32, n_classes=n_classes),
-                    step=VAEStep(conditional=True), opt_func=adam(2e-3))
-    # an autoencoder of every class: the VAE's posterior mean is the encoder
-    if method == 'latent-smote':
-        return dict(models=VAE(image_shape, latent_dim=16, arch='conv', width=32), step=VAEStep(),
-                    opt_func=adam(2e-3))
-    if method == 'cgan': return image_gan(image_shape, n_classes)
-    return dict(models=DiffusionModel(UNet(image_shape, 16, n_classes=n_classes), 'flow'),
-                step=DiffusionStep(conditional=True),
-                opt_func=adam(2e-3), sched_func=linear_decay(), ema=0.999)
-
-# %% ../nbs/11_synth.ipynb #6a45d7bf
-GENERATOR_FORMAT = 'genai_data.synth.generator/1'
-
-class SynthesisGenerator:
-    "A class-conditional generator of one family, trained with the Learner: `fit(ds)`, then `sample(n, y, generator)` in [0,1]."
-    def __init__(self, method:str='cvae', # 'cvae', 'cgan', 'flow' or 'latent-smote'
-                 epochs:int|None=None, # training epochs (default: DEFAULT_EPOCHS[method])
-                 batch_size:int=64, seed:int=0, device=None,
-                 k_neighbors:int=5): # latent-smote: same-class neighbours to interpolate towards
-        self.method, self.seed, self.device = check_method(method, GENERATIVE), check_seed(seed), device
-        self.epochs = DEFAULT_EPOCHS[method] if epochs is None else epochs
-        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1:
-            raise ConfigError(f"{say_arg('epochs')} must be a whole number >= 1, got {epochs!r}")
-        self.batch_size, self.k_neighbors, self.learn, self.seconds = batch_size, k_neighbors, None, {}
-
-    def __repr__(self): return f"SynthesisGenerator({self.method!r}, epochs={self.epochs}, seed={self.seed})"
-
-# %% ../nbs/11_synth.ipynb #63bc5309
-def _sampling_name(method): return 'G' if method == 'cgan' else 'model'
-
-@patch
-def fit(self:SynthesisGenerator, ds:ImageDataset, # real labelled images, any range (converted to the family's)
-        ckpt_dir:str|Path|None=None, # checkpoints of the training run go here (for resume)
-        resume:bool=False, # continue from ckpt_dir/last.pt when it exists
-        progress:bool=False) -> SynthesisGenerator:
-    "Train the generator on `ds` with the course's recipe; returns self."
-    self.image_shape, self.n_classes, self.classes = check_generator_shape(self.method,
-                                                                           ds.shape), ds.n_classes, list(ds.classes)
-    data = ds.to_range(TRAIN_RANGE[self.method])
-    seed_everything(self.seed)
-    recipe = generator_recipe(self.method, self.image_shape, self.n_classes)
-    dl = data.dataloader(min(self.batch_size, len(data)), seed=self.seed, drop_last=self.method == 'cgan')
-    self.learn = Learner(train_dl=dl, device=self.device, progress=progress, ckpt_dir=ckpt_dir, **recipe)
-    last = Path(ckpt_dir) / 'last.pt' if ckpt_dir else None
-    t0 = time.perf_counter()
-    self.learn.fit(self.epochs, resume=last if resume and last is not None and last.exists() else None)
-    self.seconds['train'] = time.perf_counter() - t0
-    self.net_ = self.learn.eval_model(_sampling_name(self.method)).eval()
-    if self.method == 'latent-smote': self._encode_codes(ds)
-    return self
-
-@patch
-def _encode_codes(self:SynthesisGenerator, ds:ImageDataset):
-    "Posterior means of the real images: the latent points latent SMOTE interpolates between."
-    x = ds.to_range('[0,1]').images
-    dev = next(self.net_.parameters()).device
-    with torch.no_grad():
-        self.codes_ = torch.cat([self.net_.encode(x[i:i + 512].to(dev))[0].cpu()
-                                 for i in range(0, len(x), 512)])
-    self.code_labels_ = ds.labels.clone()
-
-# %% ../nbs/11_synth.ipynb #c84b6515
-@patch
-def _latent_smote(self:SynthesisGenerator, y:torch.Tensor, generator) -> torch.Tensor:
-    "Latent codes for labels y: a random same-class code moved a random fraction towards one of its k nearest same-class codes."
-    z = torch.empty(len(y), self.codes_.shape[1])
-    for c in y.unique().tolist():
-        where = torch.nonzero(y == c).flatten()
-        zc = self.codes_[self.code_labels_ == c]
-        if len(zc) < 2:
-            raise DataError(f"class {self.classes[c]!r} has {len(zc)} image; latent SMOTE needs two to "
-                            f"interpolate between")
-        k = min(self.k_neighbors, len(zc) - 1)
-        nb = knn(zc, k)[1]                                             # each code's k nearest other codes
-        base = torch.randint(len(zc), (len(where),), generator=generator)
-        pick = nb[base, torch.randint(k, (len(where),), generator=generator)]
-        lam = torch.rand(len(where), 1, generator=generator)
-        z[where] = zc[base] + lam * (zc[pick] - zc[base])
-    return z
-
-@patch
-@torch.no_grad()
-def sample(self:SynthesisGenerator, n:int, # how many images
-           y=None, # class labels (one, or one per image); None: classes in turn
-           generator:torch.Generator|None=None, # CPU generator: same generator, same images
-           batch_size:int=500) -> torch.Tensor:
-    "n images in [0,1] of the requested classes."
-    if getattr(self, 'net_', None) is None:
-        raise ConfigError("this generator is not trained yet; call fit(ds) or SynthesisGenerator.load(path)")
-    y = (torch.arange(n) % self.n_classes if y is None
-         else torch.as_tensor(y).long().reshape(-1).expand(n) if torch.as_tensor(
-                 y).numel() == 1 else torch.as_tensor(y).long())
-    if len(y) != n or (n and (int(y.min()) < 0 or int(y.max()) >= self.n_classes)):
-        raise DataError(f"need {n} labels in 0..{self.n_classes - 1}, got {len(y)} "
-                        f"labels" + (f" in {int(y.min())}..{int(y.max())}" if len(y) else ''))
-    generator = generator if generator is not None else make_generator(self.seed)
-    dev, out = next(self.net_.parameters()).device, []
-    for i in range(0, n, batch_size):
-        yb = y[i:i + batch_size]
-        if self.method == 'latent-smote':
-            z = self._latent_smote(yb, generator).to(dev)
-            out.append(self.net_.mean(self.net_.decode(z)).cpu()); continue
-        # per-batch stream on the model's device
-        noise_gen = make_generator(int(torch.randint(2**32, (1,), generator=generator)), dev)
-        x = self.net_.sample(len(yb), y=yb.to(dev), generator=noise_gen).cpu()
-        out.append(convert_range(x.clamp(*((-1, 1) if TRAIN_RANGE[self.method] == '[-1,1]'
-                                           else (0, 1))), TRAIN_RANGE[self.method], '[0,1]'))
-    return torch.cat(out) if out else torch.empty(0, *self.image_shape)
-
-# %% ../nbs/11_synth.ipynb #9e8778d7
-@patch
-def save(self:SynthesisGenerator, path:str|Path) -> str:
-    "Write the trained sampling network (and latent SMOTE's codes) with a content hash; returns the hash."
-    if getattr(self, 'net_', None) is None:
-        raise ConfigError("nothing to save: the generator is not trained yet")
-    state = {'method': self.method, 'epochs': self.epochs, 'seed': self.seed,
-             'image_shape': list(self.image_shape),
-             'classes': self.classes, 'state_dict': {k: v.cpu() for k, v in self.net_.state_dict().items()},
-             'seconds': self.seconds, 'k_neighbors': self.k_neighbors}
-    if self.method == 'latent-smote': state.update(codes=self.codes_, code_labels=self.code_labels_)
-    return save_checked(state, path, GENERATOR_FORMAT)
-
-@patch(cls_method=True)
-def load(cls:SynthesisGenerator, path:str|Path, device=None) -> SynthesisGenerator:
-    "A generator written by `save`, hash-checked and loaded with weights_only=True."
-    s = load_checked(path, GENERATOR_FORMAT, 'generator checkpoint')
-    g = cls(s['method'], s['epochs'], seed=s['seed'], device=device, k_neighbors=s['k_neighbors'])
-    g.image_shape, g.classes, g.n_classes, g.seconds = tuple(s['image_shape']), s[
-            'classes'], len(s['classes']), s['seconds']
-    recipe = generator_recipe(g.method, g.image_shape, g.n_classes)
-    models = recipe['models'] if isinstance(recipe['models'], dict) else {'model': recipe['models']}
-    g.net_ = models[_sampling_name(g.method)]
-    g.net_.load_state_dict(s['state_dict'])
-    g.net_ = g.net_.to(device or 'cpu').eval()
-    if g.method == 'latent-smote': g.codes_, g.code_labels_ = s['codes'], s['code_labels']
-    return g
-
-# %% ../nbs/11_synth.ipynb #2d0e8416
-def ordinary_augment(value_range:str='[0,1]', generator=None) -> RandomAffine:
-    "The 'ordinary augmentation' of the free baseline: small random rotations, shifts and zooms."
-    return RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), value_range=value_range,
-                        generator=generator)
-
-def _copies(X, y, add, generator):
-    "Indices of random same-class samples to copy, `add[c]` of each class c."
-    idx = []
-    for c, n in add.items():
-        pool = torch.nonzero(y == c).flatten()
-        if n: idx.append(pool[torch.randint(len(pool), (n,), generator=generator)])
-    return torch.cat(idx) if idx else torch.zeros(0, dtype=torch.long)
+def oversample(ds:ImageDataset, # the real images
+               targets:dict, # {class index: count to reach}
+               rng) -> ImageDataset: # a seed or a torch.Generator (its state moves on)
+    "`ds` with random copies of its own images added until each class in `targets` has that many."
+    ros = RandomOverSampler(targets, random_state=rng)
+    ros.fit_resample(ds.labels[:, None], ds.labels)
+    return ds.subset(ros.sample_indices_)
 
 # %% ../nbs/11_synth.ipynb #b4a6c524
 class GenerativeOverSampler:
-    "Over-sample images with imbalanced-learn's face: a generative family or a classical peer, `fit_resample(X, y)`."
-    def __init__(self, method:str='cvae', # one of METHODS: 'cvae', 'cgan', 'flow', 'latent-smote', 'random', 'smote', 'augment'
+    "Over-sample images with imbalanced-learn's face, by a generator family or a classical peer."
+    def __init__(self, generator:str='cvae', # one of METHODS: a family, or 'random', 'smote', 'augment'
                  sampling_strategy='auto', # how many to add per class, resolved as imbalanced-learn does
                  enlarge:float|None=None, # instead: grow every class to `enlarge` times its size
                  random_state:int=0, # seeds training, sampling and copying
                  value_range:str='[0,1]', # range of X
                  epochs:int|None=None, device=None, progress:bool=False, k_neighbors:int=5):
-        self.method, self.sampling_strategy, self.enlarge = check_method(method), sampling_strategy, enlarge
-        self.random_state, self.value_range, self.epochs = check_seed(random_state,
-                                                                      'random_state'), value_range, epochs
+        self.generator, self.sampling_strategy = check_generator(generator, METHODS), sampling_strategy
+        self.enlarge, self.random_state = enlarge, check_seed(random_state, 'random_state')
+        self.value_range, self.epochs = value_range, epochs
         self.device, self.progress, self.k_neighbors = device, progress, k_neighbors
 
     def __repr__(self):
-        return (f"GenerativeOverSampler({self.method!r}, sampling_strategy={self.sampling_strategy!r}, "
+        return (f"GenerativeOverSampler({self.generator!r}, sampling_strategy={self.sampling_strategy!r}, "
                 f"random_state={self.random_state})")
 
 # %% ../nbs/11_synth.ipynb #e94bea29
 @patch
 def _new_samples(self:GenerativeOverSampler, ds:ImageDataset, add:dict) -> torch.Tensor:
     "The new images in [0,1], class by class in `add`'s order."
-    g = make_generator(self.random_state)
+    rng, counts = make_generator(self.random_state), ds.class_counts().tolist()
     y_new = torch.cat([torch.full((n,), c, dtype=torch.long) for c, n in add.items()])
-    if self.method in ('random', 'augment'):
-        x = ds.images[_copies(ds.images, ds.labels, add, g)]
-        return ordinary_augment(generator=g)(x) if self.method == 'augment' and len(x) else x
-    if self.method == 'smote':
-        counts = ds.class_counts().tolist()
+    if self.generator in ('random', 'augment'):
+        x = oversample(ds, {c: counts[c] + n for c, n in add.items()}, rng).images[len(ds):]
+        return ordinary_augment(generator=rng)(x) if self.generator == 'augment' and len(x) else x
+    if self.generator == 'smote':
         k = min(self.k_neighbors, min(counts[c]
-                                      for c, n in add.items() if n) - 1)     # small classes: fewer neighbours
+                                      for c, n in add.items() if n) - 1)  # small classes: fewer neighbours
         sm = SMOTE({c: counts[c] + n for c, n in add.items()}, k_neighbors=k, random_state=self.random_state)
         xr, _ = sm.fit_resample(ds.images.flatten(1), ds.labels)
         return xr[len(ds):].reshape(-1, *ds.shape).clamp(0, 1)
-    self.generator_ = SynthesisGenerator(self.method, self.epochs, seed=self.random_state, device=self.device,
+    self.generator_ = SynthesisGenerator(self.generator, self.epochs, seed=self.random_state,
+                                         device=self.device,
                                          k_neighbors=self.k_neighbors).fit(ds, progress=self.progress)
     t0 = time.perf_counter()
-    x = self.generator_.sample(len(y_new), y_new, generator=g)
+    x = self.generator_.sample(len(y_new), y_new, rng=rng)
     self.generator_.seconds['sample'] = time.perf_counter() - t0
     return x
 
+# %% ../nbs/11_synth.ipynb #dee3661c
 @patch
 def fit_resample(self:GenerativeOverSampler, X, # images (N, C, H, W) in `value_range`, a tensor or an array
                  y): # labels (N,): whole numbers or strings
-    "The real samples untouched, then the new ones; `origin_` names the method (or 'real') of every returned sample."
-    Xt, yt, back, names = _check_xy(X, y)
+    "The real samples untouched, then the new ones; `origin_` names the generator (or 'real') of each."
+    Xt, yt, back, names = check_xy(X, y)
     if Xt.ndim != 4:
         raise DataError(f"X must be images (N, C, H, W), got shape {tuple(Xt.shape)}; reshape flat samples "
-                        f"to images first")
+                        f"first")
     check_in_range(Xt, self.value_range, 'X')
-    if self.method in GENERATIVE: check_generator_shape(self.method, Xt.shape[1:])
-    strategy = _encode_strategy(self.sampling_strategy, y, names)
+    if self.generator in GENERATIVE: check_generator_shape(self.generator, Xt.shape[1:])
+    strategy = encode_strategy(self.sampling_strategy, y, names)
     self.sampling_strategy_ = synthesis_targets(yt.cpu().numpy(), strategy, self.enlarge)
     present = torch.unique(yt.cpu())
     codes = torch.searchsorted(present, yt.cpu())                      # labels 0..K-1 for the generators
@@ -319,13 +131,16 @@ def fit_resample(self:GenerativeOverSampler, X, # images (N, C, H, W) in `value_
     y_new = present[torch.cat([torch.full((n,), c, dtype=torch.long) for c, n in add.items()])]
     x_res = torch.cat([Xt, convert_range(x_new, '[0,1]', self.value_range).to(Xt.device, Xt.dtype)])
     y_res = torch.cat([yt, y_new.to(yt.device, yt.dtype)])
-    self.origin_ = np.array(['real'] * len(Xt) + [self.method] * len(x_new))
+    self.origin_ = np.array(['real'] * len(Xt) + [self.generator] * len(x_new))
     if names is not None:
         self.sampling_strategy_ = {names[c].item(): n for c, n in self.sampling_strategy_.items()}
     return back(x_res, y_res)
 
-# %% ../nbs/11_synth.ipynb #21f43158
-def _nearest_same_class(x:torch.Tensor, y:torch.Tensor, ref:torch.Tensor, ref_y:torch.Tensor):
+# %% ../nbs/11_synth.ipynb #27ce4ab1
+def nearest_same_class(x:torch.Tensor, # images (N, ...) to look up
+                       y:torch.Tensor, # their classes
+                       ref:torch.Tensor, # reference images (M, ...)
+                       ref_y:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: # their classes
     "Distance and index (into ref) of each x's nearest reference image of its own class, in pixels."
     d, idx = torch.full((len(x),), float('inf')), torch.zeros(len(x), dtype=torch.long)
     for c in y.unique().tolist():
@@ -335,8 +150,10 @@ def _nearest_same_class(x:torch.Tensor, y:torch.Tensor, ref:torch.Tensor, ref_y:
         d[w], idx[w] = dc[:, 0].float(), pool[ic[:, 0]]
     return d, idx
 
-def near_copy_thresholds(train:ImageDataset, quantile:float=0.01) -> torch.Tensor:
-    "Per class: the `quantile` of real-vs-real nearest-other-neighbour distances (pixels) - closer than real twins is a copy."
+# %% ../nbs/11_synth.ipynb #41b8862a
+def near_copy_thresholds(train:ImageDataset, # the generator's real training images
+                         quantile:float=0.01) -> torch.Tensor:
+    "Per class: the `quantile` of real-vs-real nearest-other-neighbour pixel distances; closer is a copy."
     x, out = train.to_range('[0,1]').images, torch.zeros(train.n_classes)
     for c in range(train.n_classes):
         xc = x[train.labels == c].flatten(1).double()
@@ -344,244 +161,79 @@ def near_copy_thresholds(train:ImageDataset, quantile:float=0.01) -> torch.Tenso
     return out
 
 # %% ../nbs/11_synth.ipynb #afc2fa3e
+def _judge_scores(judge, synthetic:ImageDataset):
+    "Per sample: the judge's probability of the asked-for class, and whether it confidently says another."
+    x, dev = synthetic.to_range('[0,1]').images, next(judge.parameters()).device
+    with torch.no_grad():
+        p = (torch.cat([judge(x[i:i + 512].to(dev)).softmax(1).cpu() for i in range(0, len(x), 512)])
+             if len(x) else torch.zeros(0, synthetic.n_classes))
+    conf, pred = p.max(1)
+    return p[torch.arange(len(x)), synthetic.labels], pred, conf
+
+# %% ../nbs/11_synth.ipynb #35c5db7c
 def filter_synthetic(synthetic:ImageDataset, # generated images with the labels they were asked for
                      train:ImageDataset, # the generator's real training images
-                     judge:torch.nn.Module|None=None, # a classifier of the real classes (None: no confidence filter)
-                     confidence:float=0.9, # drop a sample the judge gives another class with at least this probability
-                     near_copy_quantile:float|None=0.01, # drop samples closer to a training image than this quantile of real twins
+                     judge:torch.nn.Module|None=None, # classifier of the real classes (None: no such check)
+                     confidence:float=0.9, # drop a sample the judge gives another class with this probability
+                     near_copy_quantile:float|None=0.01, # drop samples closer to a training image than this
                      min_keep:float=0.5, # never keep less than this share of a class (diversity floor)
                     ) -> tuple[torch.Tensor, dict]:
-    "A keep-mask over `synthetic` and, per class, how many each filter removed and how many the diversity floor put back."
+    "A keep-mask over `synthetic`; per class, what each filter removed and what the diversity floor put back."
     if synthetic.classes != train.classes:
         raise DataError("synthetic and training data must share the same classes")
-    x = synthetic.to_range('[0,1]').images
-    wrong, score = torch.zeros(len(x), dtype=torch.bool), torch.ones(len(x))
+    wrong, score = torch.zeros(len(synthetic), dtype=torch.bool), torch.ones(len(synthetic))
     if judge is not None:
-        dev = next(judge.parameters()).device
-        with torch.no_grad():
-            p = (torch.cat([judge(x[i:i + 512].to(dev)).softmax(1).cpu()
-                            for i in range(0, len(x), 512)]) if len(x) else torch.zeros(0, train.n_classes))
-        score = p[torch.arange(len(x)), synthetic.labels]
-        conf, pred = p.max(1)
+        score, pred, conf = _judge_scores(judge, synthetic)
         wrong = (pred != synthetic.labels) & (conf >= confidence)
-    copy = torch.zeros(len(x), dtype=torch.bool)
+    copy = torch.zeros(len(synthetic), dtype=torch.bool)
     if near_copy_quantile is not None:
-        d, _ = _nearest_same_class(x, synthetic.labels, train.to_range('[0,1]').images, train.labels)
-        thr = near_copy_thresholds(train, near_copy_quantile)[synthetic.labels]
-        copy = (d < thr) | (d < 1e-6)
+        d, _ = nearest_same_class(synthetic.to_range('[0,1]').images, synthetic.labels,
+                                  train.to_range('[0,1]').images, train.labels)
+        copy = (d < near_copy_thresholds(train, near_copy_quantile)[synthetic.labels]) | (d < 1e-6)
     keep, report = ~(wrong | copy), {}
     for c, name in enumerate(synthetic.classes):
         w = torch.nonzero(synthetic.labels == c).flatten()
         if not len(w): continue
-        floor = math.ceil(min_keep * len(w))
-        restored = 0
+        short, restored = math.ceil(min_keep * len(w)) - int(keep[w].sum()), 0
         # put back the most class-like rejected samples
-        if int(keep[w].sum()) < floor:
+        if short > 0:
             dropped = w[~keep[w]]
-            back = dropped[score[dropped].argsort(descending=True)[:floor - int(keep[w].sum())]]
+            back = dropped[score[dropped].argsort(descending=True)[:short]]
             keep[back], restored = True, len(back)
         report[name] = {'generated': len(w), 'wrong_class': int(wrong[w].sum()),
                         'near_copy': int(copy[w].sum()),
                         'restored_for_diversity': restored, 'kept': int(keep[w].sum())}
     return keep, report
 
-# %% ../nbs/11_synth.ipynb #da98b9db
-def train_classifier(ds:ImageDataset, # labelled images (any range; trained on in [0,1])
-                     seed:int=0, epochs:int=15,
-                     augment:bool=False, # ordinary augmentation (ordinary_augment) of every training batch
-                     class_weight:bool=False, # weight the loss by N / (K n_c) (scikit-learn's 'balanced')
-                     batch_size:int=64, lr:float=3e-3, device=None) -> SmallCNN:
-    "The gate's classifier: the metrics lesson's judge recipe (SmallCNN, AdamW), optionally augmented or class-weighted."
-    ds = ds.to_range('[0,1]')
-    seed_everything(seed)
-    model = SmallCNN(ds.n_classes, channels=ds.shape[0])
-    loss = F.cross_entropy
-    if class_weight:
-        w = class_weights(ds.labels, ds.n_classes)
-        loss = lambda out, y: F.cross_entropy(out, y, weight=w.to(out.device))
-    step = ClassifierStep(loss, augment=ordinary_augment(generator=make_generator(seed)) if augment else None)
-    Learner(model, ds.dataloader(batch_size, seed=seed), step=step, device=device, progress=False,
-            opt_func=lambda p: torch.optim.AdamW(p, lr, weight_decay=1e-4)).fit(epochs)
-    return model.eval()
-
-def fit_judge(train:ImageDataset, seed:int=0, epochs:int=15, device=None) -> SmallCNN:
-    "The judge for filtering and per-class quality: trained on the real images over-sampled to balance, with ordinary augmentation."
-    counts = train.class_counts()
-    add = {c: int(counts.max() - n) for c, n in enumerate(counts.tolist())}
-    balanced = train.subset(torch.cat([torch.arange(len(train)),
-                                       _copies(train.images, train.labels, add, make_generator(seed))]))
-    return train_classifier(balanced, seed, epochs, augment=True, device=device)
-
-@torch.no_grad()
-def predict(model:torch.nn.Module, ds:ImageDataset, batch_size:int=512) -> torch.Tensor:
-    "Predicted classes of `ds` (images given to the model in [0,1])."
-    x, dev = ds.to_range('[0,1]').images, next(model.parameters()).device
-    return torch.cat([model(x[i:i + batch_size].to(dev)).argmax(1).cpu()
-                      for i in range(0, len(x), batch_size)])
-
-# %% ../nbs/11_synth.ipynb #aa5f685f
-def quantize(ds:ImageDataset) -> ImageDataset:
-    "The dataset in [0,1] rounded to 8 bits, exactly what its PNG files hold."
-    return ImageDataset(convert_range(convert_range(ds.images, ds.value_range, 'uint8'), 'uint8', '[0,1]'),
-                        ds.labels, ds.classes)
-
-def dataset_hash(ds:ImageDataset) -> str:
-    "SHA-256 of a dataset's 8-bit images, labels and class names: the same data gives the same hash."
-    x = convert_range(ds.images, ds.value_range, 'uint8').contiguous().numpy()
-    return sha256_bytes(x.tobytes() + ds.labels.numpy().astype(
-            '<i8').tobytes() + json.dumps(ds.classes).encode())
-
-# %% ../nbs/11_synth.ipynb #da2b2da9
-def tail_classes(counts) -> list[int]:
-    "The rarest half of the classes (at least one), by training count; ties keep class order."
-    counts = list(map(int, counts))
-    return sorted(sorted(range(len(counts)), key=lambda c: counts[c])[:max(1, len(counts) // 2)])
-
-def confusion_metrics(conf:torch.Tensor, # (..., K, K) confusion counts, rows true, columns predicted
-                      tail:list[int]) -> dict:
-    "Balanced accuracy (mean per-class recall, ACSA), macro F1, tail-class recall and per-class recall, over any leading dims."
-    conf = conf.double()
-    tp, true, pred = conf.diagonal(dim1=-2, dim2=-1), conf.sum(-1), conf.sum(-2)
-    recall = tp / true.clamp_min(1)
-    f1 = 2 * tp / (true + pred).clamp_min(1)
-    return {'balanced_acc': recall.mean(-1), 'macro_f1': f1.mean(-1),
-            'tail_recall': recall[..., tail].mean(-1), 'recall': recall}
-
-def confusion(pred:torch.Tensor, y:torch.Tensor, k:int) -> torch.Tensor:
-    "(..., K, K) confusion counts of predictions (..., n) against labels (..., n)."
-    code = (y * k + pred).long()
-    return torch.zeros(*code.shape[:-1], k * k,
-                       dtype=torch.float64).scatter_add_(-1, code, torch.ones_like(
-                               code, dtype=torch.float64)).reshape(*code.shape[:-1], k, k)
-
-# %% ../nbs/11_synth.ipynb #fe43a347
-GATE_METRICS = ('balanced_acc', 'macro_f1', 'tail_recall')
-
-def _verdict(lo, hi): return 'helps' if lo > 0 else 'hurts' if hi < 0 else 'no evidence'
-
-def paired_bootstrap(preds:dict, # {arm: (S, n) predictions, one row per seed}
-                     y:torch.Tensor, k:int, tail:list[int],
-                     n_boot:int=2000, seed:int=0) -> dict:
-    "Per arm, each metric on B resamples: held-out images resampled within each class and seeds resampled, shared by all arms."
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.cat([pos[torch.randint(len(pos), (n_boot, len(pos)), generator=g)]
-                     for pos in (torch.nonzero(y == c).flatten() for c in range(k)) if len(pos)], 1)
-    s = len(next(iter(preds.values())))
-    # seeds drawn with replacement, the same for every arm
-    pick = torch.randint(s, (n_boot, s), generator=g)
-    out = {}
-    for arm, p in preds.items():
-        m = confusion_metrics(confusion(p[:, idx], y[idx].expand(s, -1, -1), k), tail)   # (S, B) each
-        out[arm] = {key: m[key].T.gather(1, pick).mean(1) if key != 'recall'
-                    else m[key].permute(1, 0, 2)[torch.arange(n_boot)[:, None], pick].mean(1)
-                    for key in m}
-    return out
-
-# %% ../nbs/11_synth.ipynb #12cc12e5
-def _arm_datasets(train:ImageDataset, synthetic:ImageDataset, seed:int) -> dict:
-    "The training sets the gate compares: real alone, the cheap baselines at the same per-class counts, and real + synthetic."
-    add = {c: int(n) for c, n in enumerate(synthetic.class_counts().tolist())}
-    ros = train.subset(torch.cat([torch.arange(len(train)),
-                                  _copies(train.images, train.labels, add, make_generator(seed))]))
-    both = ImageDataset(torch.cat([train.to_range('[0,1]').images, synthetic.to_range('[0,1]').images]),
-                        torch.cat([train.labels, synthetic.labels]), train.classes)
-    return {'real': (train, False, False), 'random': (ros, False, False), 'random+aug': (ros, True, False),
-            'class-weight': (train, False, True), 'real+synthetic': (both, False, False)}
-
-# the free baselines: the strongest one is what synthetic data must beat
-CHEAP_ARMS = ('random', 'random+aug', 'class-weight')
-COMPARISONS = ('vs_real', 'vs_baseline', 'baseline_vs_real')
-
-def quality_gate(train:ImageDataset, # the real training images (the generator's)
-                 synthetic:ImageDataset, # the synthetic images to judge, same classes
-                 held_out:ImageDataset, # real images neither the generator nor the classifiers saw
-                 seeds=(0, 1, 2), # one classifier per seed and arm
-                 epochs:int=15, n_boot:int=2000, device=None, progress=None) -> dict:
-    "Does the synthetic data help a classifier? Real vs real+synthetic vs the strongest cheap baseline, with paired intervals."
-    if not (train.classes == synthetic.classes == held_out.classes):
-        raise DataError("train, synthetic and held-out data must share the same classes")
-    if len(synthetic) == 0: raise DataError("the synthetic dataset is empty; there is nothing to judge")
-    if len(seeds) < 1:
-        raise ConfigError(f"{say_arg('seeds')} is empty; give at least one seed (three or more for an "
-                          f"interval worth reading)")
-    t0 = time.perf_counter()
-    preds = {}
-    for arm, (ds, aug, cw) in _arm_datasets(train, synthetic, seeds[0]).items():
-        preds[arm] = torch.stack([predict(train_classifier(ds, s, epochs, aug, cw, device=device), held_out)
-                                  for s in seeds])
-        if progress: progress(arm)
-    return {**gate_statistics(preds, held_out, train.class_counts(), n_boot), 'seeds': list(seeds),
-            'epochs': epochs,
-            'seconds': time.perf_counter() - t0}
-
-def gate_statistics(preds:dict, # {'real', 'real+synthetic' and any of CHEAP_ARMS: (S, n) predictions on held_out}
-                    held_out:ImageDataset, train_counts, n_boot:int=2000) -> dict:
-    "The gate's numbers from predictions: per arm mean ± std, paired intervals against real and the best cheap arm, per-class gains, verdict."
-    k = held_out.n_classes
-    cheap = [a for a in CHEAP_ARMS if a in preds]
-    if not cheap:
-        raise ConfigError(f"the gate needs predictions of at least one cheap baseline arm, one of "
-                          f"{CHEAP_ARMS}")
-    tail = tail_classes(train_counts)
-    point = {arm: confusion_metrics(confusion(p, held_out.labels.expand(len(p), -1), k), tail)
-             for arm, p in preds.items()}
-    boot = paired_bootstrap(preds, held_out.labels, k, tail, n_boot)
-    q = lambda v: (torch.quantile(v, 0.025).item(), torch.quantile(v, 0.975).item())
-    arms = {arm: {m: {'mean': point[arm][m].mean().item(), 'std': point[arm][m].std(unbiased=False).item(),
-                      'per_seed': point[arm][m].tolist()}
-                  for m in GATE_METRICS} | {'per_class_recall': point[arm]['recall'].mean(
-                          0).tolist()} for arm in preds}
-    # the strongest cheap method on these images
-    baseline = max(cheap, key=lambda a: arms[a]['balanced_acc']['mean'])
-    pairs = {'vs_real': ('real+synthetic', 'real'), 'vs_baseline': ('real+synthetic', baseline),
-             'baseline_vs_real': (baseline, 'real')}
-    comparisons = {}
-    for name, (a, b) in pairs.items():
-        comparisons[name] = {}
-        for m in GATE_METRICS:
-            lo, hi = q(boot[a][m] - boot[b][m])
-            comparisons[name][m] = {'gain': arms[a][m]['mean'] - arms[b][m]['mean'], 'lo': lo, 'hi': hi,
-                                    'verdict': _verdict(lo, hi)}
-    per_class = {}
-    for c, name in enumerate(held_out.classes):
-        lo, hi = q(boot['real+synthetic']['recall'][:, c] - boot['real']['recall'][:, c])
-        gain = arms['real+synthetic']['per_class_recall'][c] - arms['real']['per_class_recall'][c]
-        per_class[name] = {'gain': gain, 'lo': lo, 'hi': hi, 'verdict': _verdict(lo, hi)}
-    return {'arms': arms, 'comparisons': comparisons, 'per_class': per_class,
-            'verdict': comparisons['vs_real']['balanced_acc']['verdict'],
-            'beats_baseline': comparisons['vs_baseline']['balanced_acc']['verdict'] == 'helps',
-            'baseline': baseline,
-            'tail_classes': [held_out.classes[c]
-                             for c in tail], 'n_boot': n_boot, 'n_held_out': len(held_out)}
-
 # %% ../nbs/11_synth.ipynb #0a02d983
-def synthetic_quality(synthetic:ImageDataset, # generated images, labelled with the class asked for
-                      held_out:ImageDataset, # real images the generator never saw
-                      judge:torch.nn.Module, # a classifier of the real classes (its features are the feature space)
-                      train:ImageDataset|None=None, # the generator's training images, for the near-copy rate
-                      k:int=5, # neighbours for precision, recall, density, coverage
-                      collapse_spread:float=0.35, # a class whose samples sit this much closer together than real ones is collapsed
-                      min_recall:float=0.2, # below this recall a class is flagged as covering little of the real class
-                     ) -> dict:
-    "Per synthesised class: fidelity, diversity (recall, coverage, spread), intended-class and near-copy rates; collapsed classes flagged."
+def _classes_to_measure(synthetic:ImageDataset, held_out:ImageDataset, k:int) -> tuple[list, int]:
+    "The synthesised classes with more than k' samples on both sides, and k' (k, or fewer for small classes)."
     counts_s, counts_h = synthetic.class_counts(), held_out.class_counts()
     kk = min(k, int(counts_h[counts_s > 0].min()) - 1) if (counts_s > 0).any() else 0
     kept = [c for c in range(synthetic.n_classes) if counts_s[c] > kk and counts_h[c] > kk] if kk >= 1 else []
+    return kept, kk
+
+def _only(ds:ImageDataset, kept:list) -> ImageDataset:
+    "The samples of classes `kept`, relabelled 0..len(kept)-1."
+    m = torch.isin(ds.labels, torch.tensor(kept))
+    labels = torch.searchsorted(torch.tensor(kept), ds.labels[m])
+    return ImageDataset(ds.to_range('[0,1]').images[m], labels, [ds.classes[c] for c in kept])
+
+# %% ../nbs/11_synth.ipynb #45fffacd
+def synthetic_quality(synthetic:ImageDataset, # generated images, labelled with the class asked for
+                      held_out:ImageDataset, # real images the generator never saw
+                      judge:torch.nn.Module, # a classifier of the real classes (its features are the space)
+                      train:ImageDataset|None=None, # the generator's training images, for the near-copy rate
+                      k:int=5, # neighbours for precision, recall, density, coverage
+                     ) -> dict:
+    "Per synthesised class: fidelity, diversity, intended-class and near-copy rates; flagged classes."
+    kept, kk = _classes_to_measure(synthetic, held_out, k)
     if not kept:
-        return {'classes': {}, 'mean': {}, 'collapsed': [], 'low_coverage': [], 'off_class': [], 'copies': [],
-                'k': kk,
-                         'note': 'too few held-out or synthetic images per class to measure quality'}
-    def only(ds):
-        m = torch.isin(ds.labels, torch.tensor(kept))
-        return ImageDataset(ds.to_range('[0,1]').images[m],
-                            torch.searchsorted(torch.tensor(kept), ds.labels[m]), [ds.classes[c]
-                                                                                   for c in kept])
-    q = per_class_quality(only(held_out), only(synthetic), DomainFeatures(judge, 'the gate judge'), None,
-                          only(train) if train is not None else None, k=kk, collapse_spread=collapse_spread,
-                          min_recall=0.)
-    q['collapsed'] = [n for n, v in q['classes'].items() if v['spread'] < collapse_spread]
-    q['low_coverage'] = [n for n,
-                         v in q['classes'].items() if v['recall'] < min_recall and n not in q['collapsed']]
+        return {'classes': {}, 'mean': {}, 'collapsed': [], 'low_recall': [], 'off_class': [], 'copies': [],
+                'k': kk, 'note': 'too few held-out or synthetic images per class to measure quality'}
+    q = per_class_quality(_only(held_out, kept), _only(synthetic, kept), DomainFeatures(judge, 'the judge'),
+                          None,
+                          _only(train, kept) if train is not None else None, k=kk)
     pred = predict(judge, synthetic)
     for c in kept:
         q['classes'][synthetic.classes[c]]['intended'] = (pred[
@@ -592,551 +244,30 @@ def synthetic_quality(synthetic:ImageDataset, # generated images, labelled with 
     q['k'] = kk
     return q
 
-# %% ../nbs/11_synth.ipynb #396581c6
-def gate_decision(gate:dict, # what quality_gate returned
-                  quality:dict|None=None, # what synthetic_quality returned
-                 ) -> tuple[bool, list[str], str]:
-    "Accept only data that helps (gain interval above zero), is not significantly worse than the best cheap baseline, and is not collapsed, off-class or copied."
-    c = gate['comparisons']['vs_real']['balanced_acc']
-    reasons = []
-    if gate['verdict'] != 'helps':
-        reasons.append(f"balanced accuracy {c['gain']:+.3f} (95% interval {c['lo']:+.3f} to {c['hi']:+.3f}) "
-                       f"against real data alone: "
-                       + ("it hurts" if gate['verdict'] == 'hurts' else "no evidence that it helps"))
-    vb = gate['comparisons']['vs_baseline']['balanced_acc']
-    if vb['verdict'] == 'hurts':
-        reasons.append(f"balanced accuracy {vb['gain']:+.3f} (95% interval {vb['lo']:+.3f} to "
-                       f"{vb['hi']:+.3f}) against the cheap baseline "
-                       f"'{gate.get('baseline', 'baseline')}': significantly worse than a free method")
-    for key, what in (('collapsed', 'collapsed (too little diversity or coverage)'),
-                      ('off_class', 'mostly of another class'),
-                      ('copies', 'mostly near-copies of training images')):
-        if quality and quality.get(key): reasons.append(f"class(es) {quality[key]} {what}")
-    accepted = not reasons
-    b, base = gate['comparisons']['vs_baseline']['balanced_acc'], gate.get('baseline', 'the cheap baseline')
-    if not accepted:
-        advice = "do not train on this synthetic data; " + (f"the cheap baseline '{base}' helps instead"
-                            if gate['comparisons']['baseline_vs_real']['balanced_acc'][
-                                    'verdict'] == 'helps' else "collect more real images of the tail classes")
-    elif gate['beats_baseline']:
-        advice = (f"use it: it also beats the strongest cheap baseline, '{base}', by {b['gain']:+.3f} "
-                  f"balanced accuracy")
-    else:
-        advice = (f"it helps, but not more than the cheap baseline '{base}' ({b['gain']:+.3f}, interval "
-                  f"{b['lo']:+.3f} to "
-                    f"{b['hi']:+.3f}); that free baseline is the better choice")
-    return accepted, reasons, advice
-
-# %% ../nbs/11_synth.ipynb #5ef5a235
-def grid_png(images:torch.Tensor, # (N, C, H, W) images in `value_range`
-             value_range:str='[0,1]', nrow:int=8, scale:int=4) -> bytes:
-    "PNG bytes of a grid of images, enlarged `scale` times (nearest neighbour): for the report and the widgets."
-    from PIL import Image
-    g = image_grid(images.detach().cpu(), value_range, nrow=nrow).numpy()
-    im = Image.fromarray(g[..., 0] if g.shape[-1] == 1 else g)
-    if scale > 1: im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
-    buf = io.BytesIO(); im.save(buf, format='PNG'); return buf.getvalue()
-
-def figure_png(fig, dpi:int=90) -> bytes:
-    "PNG bytes of a matplotlib figure (closed afterwards)."
-    import matplotlib.pyplot as plt
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight'); plt.close(fig); return buf.getvalue()
-
-def _data_uri(png:bytes) -> str: return 'data:image/png;base64,' + base64.b64encode(png).decode()
-
 # %% ../nbs/11_synth.ipynb #b72097fa
-def nearest_pairs(synthetic:ImageDataset, train:ImageDataset, n:int=8) -> list[dict]:
-    "The n synthetic images closest (pixels, same class) to a training image: index, neighbour, distance, class."
-    d, idx = _nearest_same_class(synthetic.to_range('[0,1]').images, synthetic.labels,
-                                 train.to_range('[0,1]').images, train.labels)
-    order = d.argsort()[:n].tolist()
+def nearest_pairs(synthetic:ImageDataset, # generated images
+                  train:ImageDataset, # the generator's training images
+                  n:int=8) -> list[dict]:
+    "The n synthetic images closest (pixels, same class) to a training image, with their neighbours."
+    d, idx = nearest_same_class(synthetic.to_range('[0,1]').images, synthetic.labels,
+                                train.to_range('[0,1]').images, train.labels)
     return [{'synthetic': i, 'train': int(idx[i]), 'distance': float(d[i]),
-             'class': synthetic.classes[int(synthetic.labels[i])]} for i in order]
+             'class': synthetic.classes[int(synthetic.labels[i])]} for i in d.argsort()[:n].tolist()]
 
-# %% ../nbs/11_synth.ipynb #87e50a98
-REPORT_SECTIONS = ('summary', 'counts', 'samples', 'neighbours', 'quality', 'gate', 'filtering', 'timings',
-                   'provenance')
-
-def _table(header, rows) -> str:
-    import html
-    esc = lambda v: html.escape(f'{v:.3f}' if isinstance(v, float) else str(v))
-    return ('<table><tr>' + ''.join(f'<th>{esc(h)}</th>' for h in header) + '</tr>'
-            + ''.join('<tr>' + ''.join(f'<td>{esc(v)}</td>' for v in r) + '</tr>' for r in rows) + '</table>')
-
-def _class_rows(train:ImageDataset, synthetic:ImageDataset, per_class:int=8, seed:int=0) -> list:
-    "Per class: a strip of real training images and one of synthetic images, as data URIs."
-    g, rows = torch.Generator().manual_seed(seed), []
-    for c, name in enumerate(train.classes):
-        strips = []
-        for ds in (train, synthetic):
-            idx = torch.nonzero(ds.labels == c).flatten()
-            idx = idx[torch.randperm(len(idx), generator=g)[:per_class]]
-            strips.append(_data_uri(grid_png(ds.images[idx], ds.value_range, nrow=per_class)) if len(idx)
-                          else None)
-        rows.append((name, *strips))
-    return rows
-
-# %% ../nbs/11_synth.ipynb #3a35dc9e
-def render_report(report:dict, # the numbers (what report.json holds)
-                  train:ImageDataset, synthetic:ImageDataset) -> str:
-    "One self-contained HTML page (images embedded, no scripts, no external files) showing every section of the report."
-    import html
-    d, g, q = report['decision'], report['gate'], report.get('quality') or {}
-    after = ImageDataset(torch.cat([train.to_range('[0,1]').images, synthetic.to_range('[0,1]').images]),
-                         torch.cat([train.labels, synthetic.labels]), train.classes)
-    counts_png = _data_uri(figure_png(plot_class_counts({'real': train, 'real + synthetic': after},
-                                                        title='images per class')))
-    s = [f"<section id='summary'><h2>Verdict</h2><p class='verdict "
-         f"{'ok' if d['accepted'] else 'bad'}'><b>{'ACCEPTED' if d['accepted'] else 'REJECTED'}</b>: "
-         f"{html.escape(d['advice'])}.</p>" + ''.join(f'<p>{html.escape(r)}</p>' for r in d['reasons'])
-         + f"<p>Exported as <code>{html.escape(d['exported_as'])}/</code>.</p></section>"]
-    s.append(f"<section id='counts'><h2>Class counts</h2><img alt='class counts' src='{counts_png}'>"
-             + _table(['class', 'real', 'added', 'after'],
-                      [(c, report['counts']['before'][c], report['counts']['added'][c],
-                        report['counts']['after'][c]) for c in train.classes]) + '</section>')
-    s.append("<section id='samples'><h2>Real (left) and synthetic (right) images per class</h2><table>"
-             + ''.join(
-                     f"<tr><th>{html.escape(n)}</th><td>{f'<img alt=real src={a}>' if a else '-'}</td><td>{f'<img alt=synthetic src={b}>' if b else '-'}</td></tr>"
-                       for n, a, b in _class_rows(train, synthetic)) + '</table></section>')
-    pairs = report['nearest_pairs']
-    if pairs:
-        sx, tx = synthetic.to_range('[0,1]').images, train.to_range('[0,1]').images
-        strip = lambda x: _data_uri(grid_png(x, '[0,1]', nrow=len(pairs)))
-        s.append(f"<section id='neighbours'><h2>Closest synthetic images (top) and their nearest training "
-                 f"images (bottom)</h2>"
-                 f"<img alt='synthetic' src='{strip(sx[[p['synthetic'] for p in pairs]])}'><br><img "
-                 f"alt='nearest training' src='{strip(tx[[p['train'] for p in pairs]])}'>"
-                 + _table(['class', 'pixel distance'], [(p['class'], p['distance'])
-                                                        for p in pairs]) + '</section>')
-    else: s.append("<section id='neighbours'><h2>Nearest neighbours</h2><p>no synthetic images</p></section>")
-    keys = [k for k in ('precision', 'recall', 'density', 'coverage', 'spread', 'intended',
-                        'near_copies') if k in q.get('mean', {})]
-    s.append("<section id='quality'><h2>Per-class quality of the synthetic images</h2>"
-             + (_table(['class', *keys, 'flag'],
-                       [(n, *[v[k] for k in keys], 'collapsed' if n in q['collapsed']
-                         else 'off-class' if n in q['off_class'] else 'copies' if n in q[
-                                 'copies'] else 'low coverage' if n in q.get('low_coverage', ()) else '')
-                                                  for n, v in q[
-                                                          'classes'].items()]) if keys else f"<p>{html.escape(q.get('note', 'not measured'))}</p>")
-             + f"<p>features: {html.escape(str(q.get('features', '-')))}; k = {q.get('k', '-')}; spread = "
-               f"mean nearest-neighbour distance among synthetic over among real images.</p></section>")
-    arm_rows = [(a, *[f"{v[m]['mean']:.3f} ± {v[m]['std']:.3f}" for m in GATE_METRICS])
-                for a, v in g['arms'].items()]
-    cmp_rows = [(n, m, c['gain'], f"[{c['lo']:+.3f}, {c['hi']:+.3f}]", c['verdict'])
-                for n, cm in g['comparisons'].items() for m, c in cm.items()]
-    s.append(f"<section id='gate'><h2>Quality gate: does it help a classifier?</h2><p>{len(g['seeds'])} "
-             f"seeds, {g['epochs']} epochs, "
-             f"{g['n_held_out']} held-out real images, paired bootstrap ({g['n_boot']} resamples of images "
-             f"and seeds), 95% intervals. "
-             f"Tail classes (rarest half): {html.escape(', '.join(g['tail_classes']))}.</p>"
-             + _table(['training set', *GATE_METRICS],
-                      arm_rows) + _table(['comparison', 'metric', 'gain', 'interval', 'verdict'], cmp_rows)
-             + _table(['class', 'recall gain', 'interval', 'verdict'],
-                      [(n, c['gain'], f"[{c['lo']:+.3f}, {c['hi']:+.3f}]", c['verdict'])
-                       for n, c in g['per_class'].items()])
-             + '</section>')
-    f = report.get('filter')
-    s.append("<section id='filtering'><h2>Filtering</h2>" + (_table(['class', *next(iter(f.values()))],
-                                                                    [(n, *v.values())
-                                                                     for n, v in f.items()]) if f else '<p>no filter was applied</p>') + '</section>')
-    s.append("<section id='timings'><h2>Timings (seconds)</h2>" + _table(['stage', 'seconds'],
-                                                                         list(report[
-                                                                                 'seconds'].items())) + '</section>')
-    s.append("<section id='provenance'><h2>Provenance</h2>" + _table(['key', 'value'], [(k, json.dumps(v))
-                                                                                        for k, v in report['provenance'].items()]) + '</section>')
-    css = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;margin:.5em 0}"
-           "td,th{border:1px solid #ccc;padding:2px "
-           "6px;text-align:right}img{image-rendering:pixelated}.ok{color:#060}.bad{color:#a00}")
-    return (f"<!DOCTYPE html><html lang='en'><head><meta "
-            f"charset='utf-8'><title>{html.escape(report['title'])}</title><style>{css}</style></head>"
-            f"<body><h1>{html.escape(report['title'])}</h1>{''.join(s)}</body></html>")
-
-# %% ../nbs/11_synth.ipynb #201d54e1
-MANIFEST = 'manifest.json'
-MANIFEST_FORMAT = 'genai_data.synth.manifest/1'
-
-def _hash_tree(folder:Path) -> dict:
-    "{relative path: SHA-256} of every file under `folder`, except the manifest and the top-level output marker."
-    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob('*'))
-            if p.is_file() and p.relative_to(folder).as_posix() not in (MANIFEST, OUTPUT_MARKER, _TMP_MARKER)}
-
-def verify_dataset(folder:str|Path) -> dict:
-    "Re-hash every file `manifest.json` lists: ok, and the missing, changed and unexpected files."
-    folder = Path(folder)
-    if not (folder / MANIFEST).is_file():
-        raise DatasetNotFoundError(f"{folder} has no {MANIFEST}; give a folder written by genai-data run")
-    try: m = json.loads((folder / MANIFEST).read_text(encoding='utf-8'))
-    except ValueError as e:
-        raise CorruptFileError(f"{folder / MANIFEST} is not valid JSON ({e}); the export is damaged") from e
-    if not isinstance(m, dict) or m.get('format') != MANIFEST_FORMAT or not isinstance(m.get('files'), dict):
-        raise CorruptFileError(f"{folder / MANIFEST} is not a genai_data manifest (format "
-                               f"{MANIFEST_FORMAT!r})")
-    now = _hash_tree(folder)
-    missing = sorted(set(m['files']) - set(now))
-    changed = sorted(f for f in m['files'] if f in now and now[f] != m['files'][f])
-    unexpected = sorted(set(now) - set(m['files']))
-    return {'ok': not (missing or changed or unexpected), 'checked': len(m['files']), 'missing': missing,
-            'changed': changed, 'unexpected': unexpected}
-
-# %% ../nbs/11_synth.ipynb #c444a7cc
-def _versions() -> dict:
-    import torchvision
-    return {'genai_data': genai_data.__version__, 'torch': torch.__version__,
-            'torchvision': torchvision.__version__,
-            'numpy': np.__version__, 'python': platform.python_version(), 'platform': platform.platform()}
-
-def _save_npz(path:Path, ds:ImageDataset, **extra):
-    with atomic_write(path, 'wb') as f:
-        np.savez_compressed(f, x=convert_range(ds.images, ds.value_range, 'uint8').numpy(),
-                            y=ds.labels.numpy(),
-                            classes=np.array(ds.classes), value_range=np.array('uint8'), **extra)
-
-def export_synthetic(folder:Path, # an empty folder (the temporary one of atomic_dir)
-                     train:ImageDataset, synthetic:ImageDataset, # real training images; the synthetic images (8-bit exact)
-                     report:dict, # the report's numbers (decision, gate, quality, ...)
-                     generator:SynthesisGenerator|None=None, # saved as generator.pt
-                     combined:bool=True) -> dict:
-    "Write the synthetic images (PNG folders + .npz), the combined training set, the generator, the report and manifest.json."
-    sub, method, seed = report['decision']['exported_as'], report['generator'][
-            'method'], report['generator']['seed']
-    save_image_folder(synthetic, folder / sub)
-    _save_npz(folder / f'{sub}.npz', synthetic, origin=np.array([method] * len(synthetic)),
-              seed=np.full(len(synthetic), seed))
-    if combined:
-        both = ImageDataset(torch.cat([quantize(train).images, synthetic.images]),
-                            torch.cat([train.labels, synthetic.labels]), train.classes)
-        _save_npz(folder / 'combined.npz', both,
-                  origin=np.array(['real'] * len(train) + [method] * len(synthetic)),
-                  seed=np.array([-1] * len(train) + [seed] * len(synthetic)))
-    if generator is not None: generator.save(folder / 'generator.pt')
-    with atomic_write(folder / 'report.json', 'w', encoding='utf-8') as f: json.dump(report, f, indent=1)
-    with atomic_write(folder / 'report.html', 'w', encoding='utf-8') as f:
-        f.write(render_report(report, train, synthetic))
-    folders = json.loads((folder / sub / 'classes.json').read_text(encoding='utf-8'))
-    samples = [{'file': f"{sub}/{folders[int(c)]['folder']}/{i:06d}.png", 'class': synthetic.classes[int(c)],
-                'origin': method, 'seed': seed}
-               for i, c in enumerate(synthetic.labels.tolist())]
-    manifest = {'format': MANIFEST_FORMAT, 'created': report['created'],
-                'accepted': report['decision']['accepted'],
-                'source': report['dataset'], 'generator': report['generator'], 'gate': {k: report['gate'][k]
-                                                                                        for k in ('verdict',
-                                                                                                  'comparisons', 'per_class', 'seeds')},
-                'versions': report['provenance']['versions'], 'samples': samples, 'files': _hash_tree(folder)}
-    with atomic_write(folder / MANIFEST, 'w', encoding='utf-8') as f: json.dump(manifest, f, indent=1)
-    return manifest
-
-# %% ../nbs/11_synth.ipynb #1d1c2b5f
-WORK_CONFIG = 'config.json'
-
-def _work_dir(out:Path) -> Path: return out.parent / f'.{out.name}.work'
-
-def _open_work(out:Path, config:dict, resume:bool, say) -> Path:
-    "The folder that keeps an unfinished run's checkpoints; reused with resume when its settings match, else started afresh."
-    import shutil
-    work = _work_dir(out)
-    if work.is_dir() and (work / WORK_CONFIG).is_file():
-        old = json.loads((work / WORK_CONFIG).read_text(encoding='utf-8'))
-        if resume and old != config:
-            diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-            raise ConfigError(f"the interrupted run in {work} used other settings ({', '.join(diff)}); "
-                              f"repeat its command with {say_arg('resume', True)}, or drop "
-                              f"{say_arg('resume', True)} to start afresh")
-        if resume: say(f"      resuming the interrupted run kept in {work}"); return work
-        shutil.rmtree(work)
-    elif resume: say(f"      nothing to resume in {work}; starting afresh")
-    work.mkdir(parents=True, exist_ok=True)
-    with atomic_write(work / WORK_CONFIG, 'w', encoding='utf-8') as f: json.dump(config, f, indent=1)
-    return work
-
-# %% ../nbs/11_synth.ipynb #a4bbc375
-def _train_or_load(method, train, work, epochs, seed, device, resume, progress):
-    "A trained generator: the finished one kept in `work`, else trained (resuming its checkpoint) and kept there."
-    path = work / f'generator-{method}.pt'
-    if resume and path.is_file(): return SynthesisGenerator.load(path, device)
-    gen = SynthesisGenerator(method, epochs, seed=seed,
-                             device=device).fit(train, ckpt_dir=work / f'ckpt-{method}', resume=resume,
-                                                progress=progress)
-    if rank() == 0: gen.save(path)                                 # under DDP: rank 0 writes, the others wait
-    _barrier()
-    return gen
-
-def _sample_sharded(gen, y:torch.Tensor, seed:int) -> torch.Tensor:
-    "gen.sample for labels y; under DDP each rank draws every world-th image (its own seed) and all ranks gather them in order."
-    if not is_distributed(): return gen.sample(len(y), y, generator=make_generator(seed))
-    r, w = rank(), dist.get_world_size()
-    mine = gen.sample(len(y[r::w]), y[r::w], generator=make_generator(seed + r))
-    parts = [None] * w
-    dist.all_gather_object(parts, mine)
-    x = torch.empty(len(y), *mine.shape[1:])
-    for k, part in enumerate(parts): x[k::w] = part
-    return x
-
-def _barrier():
-    if is_distributed(): dist.barrier()
-
-def _draw(gen, add:dict, factor:int, seed:int) -> ImageDataset:
-    "factor x add[c] samples of each class c, 8-bit exact."
+# %% ../nbs/11_synth.ipynb #39f7c1fa
+def draw_per_class(model, # anything with `sample(n, y, rng)` and `classes`, e.g. a SynthesisGenerator
+                   add:dict, # {class index: images needed}
+                   factor:int=1, # draw factor x the need (a filter's pool)
+                   seed:int=0, # seeds the draw
+                   sample=None) -> ImageDataset: # (labels, seed) -> images; default model.sample
+    "factor x add[c] images of each class c, rounded to 8 bits (what their PNG files will hold)."
     y = torch.cat([torch.full((factor * n,), c, dtype=torch.long) for c, n in add.items() if n])
-    t0 = time.perf_counter()
-    x = _sample_sharded(gen, y, seed)
-    gen.seconds['sample'] = time.perf_counter() - t0
-    return quantize(ImageDataset(x, y, gen.classes))
+    x = sample(y, seed) if sample is not None else model.sample(len(y), y, rng=make_generator(seed))
+    return quantize(ImageDataset(x, y, model.classes))
 
-def _first_per_class(ds:ImageDataset, keep:torch.Tensor, add:dict) -> ImageDataset:
-    "The first add[c] kept samples of each class c."
+def first_per_class(ds:ImageDataset, # drawn images
+                    keep:torch.Tensor, # which of them survived a filter
+                    add:dict) -> ImageDataset: # {class index: images needed}
+    "The first add[c] kept images of each class c, in their drawn order."
     idx = [torch.nonzero(keep & (ds.labels == c)).flatten()[:n] for c, n in add.items() if n]
     return ds.subset(torch.cat(idx).sort().values)
-
-# %% ../nbs/11_synth.ipynb #dae47a5e
-AUTO_CANDIDATES = ('cvae', 'latent-smote')
-
-def _evaluate(method, train, held_out, add, work, cfg, judge, say, progress):
-    "Train (or reload) one generator, draw, optionally filter, then measure quality and run the gate."
-    t = {}
-    t0 = time.perf_counter()
-    gen = _train_or_load(method, train, work, cfg['epochs'], cfg['seed'], cfg['device'], cfg['resume'],
-                         progress)
-    t['train'] = gen.seconds.get('train', time.perf_counter() - t0)
-    say(f"      {method}: trained {gen.epochs} epochs in {t['train']:.1f}s")
-    drawn = _draw(gen, add, 2 if cfg['filter'] else 1, cfg['seed'])
-    t['sample'] = gen.seconds['sample']
-    filt = None
-    if cfg['filter']:
-        t0 = time.perf_counter()
-        keep, filt = filter_synthetic(drawn, train, judge)
-        drawn = _first_per_class(drawn, keep, add)
-        t['filter'] = time.perf_counter() - t0
-        say(f"      filter kept {len(drawn)} of {sum(v['generated'] for v in filt.values())} drawn")
-    t0 = time.perf_counter()
-    quality = synthetic_quality(drawn, held_out, judge, train)
-    t['quality'] = time.perf_counter() - t0
-    gate = quality_gate(train, drawn, held_out, cfg['gate_seeds'], cfg['judge_epochs'], device=cfg['device'])
-    t['gate'] = gate['seconds']
-    accepted, reasons, advice = gate_decision(gate, quality)
-    c = gate['comparisons']['vs_real']['balanced_acc']
-    say(f"      {method}: balanced accuracy {c['gain']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}] vs real alone "
-        f"-> {gate['verdict']}"
-        f"{'' if accepted else ' (rejected)'}")
-    return {'method': method, 'generator': gen, 'synthetic': drawn, 'filter': filt, 'quality': quality,
-            'gate': gate,
-            'accepted': accepted, 'reasons': reasons, 'advice': advice, 'seconds': t}
-
-# %% ../nbs/11_synth.ipynb #4a0f51bd
-def synthesize_dataset(train:ImageDataset, # the real training images (e.g. long-tailed)
-                       held_out:ImageDataset, # real images for the gate, never shown to the generator
-                       out:str|Path, # the export folder (new, or one genai-data wrote, with force)
-                       method:str='cvae', # a family of GENERATIVE, or 'auto' (AUTO_CANDIDATES, the gate keeps the best)
-                       sampling_strategy='auto', enlarge:float|None=None, # what to add (see synthesis_targets)
-                       epochs:int|None=None, seed:int=0,
-                       filter:bool=False, # draw twice the need and drop wrong-class and near-copy samples
-                       gate_seeds=(0, 1, 2), judge_epochs:int=15,
-                       accept_anyway:bool=False, # export a rejected dataset as if accepted (the report still says why not)
-                       force:bool=False, resume:bool=False, device=None,
-                       source:dict|None=None, # description and hash of where the data came from, for the manifest
-                       sources=(), # input paths `out` must not overlap
-                       quiet:bool=False) -> dict:
-    "Train a generator, synthesise, filter, judge per class, gate against real and the free baseline, export with provenance and a report."
-    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    t_start = time.perf_counter()
-    if method != 'auto': check_method(method, GENERATIVE)
-    for m in (AUTO_CANDIDATES if method == 'auto' else (method,)): check_generator_shape(m, train.shape)
-    out = check_output_dir(out, force, sources, 'out', 'force')
-    add = synthesis_targets(train.labels.numpy(), sampling_strategy, enlarge)
-    add = {c: add.get(c, 0) for c in range(train.n_classes)}
-    if train.classes != held_out.classes:
-        raise DataError("training and held-out data must share the same classes")
-    cfg = dict(method=method, sampling_strategy=str(sampling_strategy), enlarge=enlarge, epochs=epochs,
-               seed=seed, filter=filter,
-               gate_seeds=list(gate_seeds), judge_epochs=judge_epochs, train=dataset_hash(train),
-               held_out=dataset_hash(held_out))
-    if rank() == 0: work = _open_work(out, cfg, resume, say)
-    else: work, say = _work_dir(out), (lambda *a: None)
-    _barrier()
-    cfg.update(device=device, resume=resume)
-    say(f"[train] judge classifier for quality and filtering ({judge_epochs} epochs)")
-    t0 = time.perf_counter()
-    judge = fit_judge(train, seed, judge_epochs, device=device); t_judge = time.perf_counter() - t0
-    results = [_evaluate(m, train, held_out, add, work, cfg, judge, say, progress=False)
-               for m in (AUTO_CANDIDATES if method == 'auto' else (method,))]
-    score = lambda r: (r['accepted'], r['gate']['comparisons']['vs_real']['balanced_acc']['gain'])
-    best = max(results, key=score)
-    accepted = best['accepted']
-    exported_as = 'synthetic' if accepted or accept_anyway else 'rejected'
-    classes = train.classes
-    report = {'format': 'genai_data.synth.report/1',
-              'title': f"genai-data: {best['method']} synthesis of "
-                       f"{(source or {}).get('description', 'a dataset')}",
-              'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
-              'dataset': {**(source or {}), 'train_sha256': cfg['train'], 'held_out_sha256': cfg['held_out'],
-                          'classes': classes,
-                          'image_shape': list(train.shape), 'n_train': len(train),
-                          'n_held_out': len(held_out)},
-              'generator': {'method': best['method'], 'epochs': best['generator'].epochs, 'seed': seed,
-                            'asked': method},
-              'counts': {'before': dict(zip(classes, train.class_counts().tolist())),
-                         'added': dict(zip(classes, best['synthetic'].class_counts().tolist())),
-                         'after': dict(zip(classes, (train.class_counts() + best[
-                                 'synthetic'].class_counts()).tolist()))},
-              'filter': best['filter'], 'quality': {k: v for k, v in best['quality'].items()},
-              'gate': best['gate'],
-              'decision': {'accepted': accepted, 'reasons': best['reasons'], 'advice': best['advice'],
-                           'exported_as': exported_as,
-                           'accepted_anyway': bool(accept_anyway and not accepted)},
-              'candidates': {r['method']: {'accepted': r['accepted'],
-                                           'gain': r['gate']['comparisons']['vs_real']['balanced_acc'],
-                                           'seconds': r['seconds']} for r in results},
-              'nearest_pairs': nearest_pairs(best['synthetic'], train),
-              'seconds': {'judge': t_judge, **best['seconds']},
-              'provenance': {'versions': _versions(),
-                             'config': {k: v for k, v in cfg.items() if k not in ('device', 'resume')},
-                             'device': str(next(judge.parameters()).device)}}
-    say(f"[export] {out} ({exported_as})")
-    report['provenance']['world_size'] = dist.get_world_size() if is_distributed() else 1
-    if rank() != 0: _barrier(); return report                      # rank 0 writes the export
-    with atomic_dir(out, overwrite=force, sources=sources, kind='synthetic dataset', arg='out',
-                    overwrite_arg='force') as tmp:
-        report['seconds']['total'] = time.perf_counter() - t_start
-        export_synthetic(tmp, train, best['synthetic'], report, best['generator'],
-                         combined=exported_as == 'synthetic')
-    import shutil
-    shutil.rmtree(work, ignore_errors=True)
-    _barrier()
-    return report
-
-# %% ../nbs/11_synth.ipynb #8ebefe9d
-# Dablain et al. 2022, Table I: MNIST / Fashion-MNIST training images per class
-DEEPSMOTE_COUNTS = (4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40)
-
-def protocol_counts(available, # real training images available per class
-                    profile=DEEPSMOTE_COUNTS, # the published per-class counts, class 0 first
-                    minimum:int=2, # fewest kept of a class (a generator needs two to learn from)
-                   ) -> list[int]:
-    "A published per-class count profile scaled to the data: the largest scale <= 1 that every class can supply, at least `minimum` each."
-    available = [int(a) for a in available]
-    if len(available) != len(profile):
-        raise ConfigError(f"the profile has {len(profile)} classes but the data {len(available)}")
-    scale = min(1.0, min(a / p for a, p in zip(available, profile)))
-    out = [max(minimum, int(p * scale)) for p in profile]
-    short = [c for c, (o, a) in enumerate(zip(out, available)) if o > a]
-    if short:
-        raise DataError(f"class(es) {short} have fewer than {minimum} images; the protocol cannot be run on "
-                        f"this data")
-    return out
-
-# %% ../nbs/11_synth.ipynb #66536082
-BASELINES = ('none', 'class-weight', 'random', 'random+aug', 'smote')
-COMPARED = BASELINES + tuple(f'{g}{f}'
-                             for g in ('latent-smote', 'cvae', 'cgan', 'flow') for f in ('', '+filter'))
-
-def method_training_sets(train:ImageDataset, # the real (long-tailed) training images
-                         methods=COMPARED, # names from COMPARED; 'X+filter' filters generator X's samples
-                         seed:int=0, generator_epochs:dict|None=None, # {family: epochs}; default DEFAULT_EPOCHS
-                         judge_epochs:int=15, device=None) -> dict:
-    "Per method: (training set, augment?, class-weighted?, seconds to build it, the synthetic part or None), all balanced to the majority."
-    unknown = [m for m in methods if m not in COMPARED]
-    if unknown: raise ConfigError(f"unknown method(s) {unknown}; use names from COMPARED: {list(COMPARED)}")
-    add = synthesis_targets(train.labels.numpy())
-    add = {c: add.get(c, 0) for c in range(train.n_classes)}
-    join = lambda syn: ImageDataset(torch.cat([train.images, syn.images]),
-                                    torch.cat([train.labels, syn.labels]), train.classes)
-    out, judge = {}, None
-    for m in methods:
-        t0 = time.perf_counter()
-        if m in ('none', 'class-weight'): out[m] = (train, False, m == 'class-weight', 0., None); continue
-        if m in ('random', 'random+aug', 'smote'):
-            X, y = GenerativeOverSampler('random' if m != 'smote'
-                                         else 'smote', random_state=seed).fit_resample(train.images,
-                                                                                       train.labels)
-            out[m] = (ImageDataset(X, y, train.classes), m == 'random+aug', False, time.perf_counter() - t0,
-                      None)
-            continue
-        family = m.removesuffix('+filter')
-        if family in out: continue                                  # built with its filtered twin below
-        gen = SynthesisGenerator(family, (generator_epochs or {}).get(family), seed=seed,
-                                 device=device).fit(train)
-        drawn = _draw(gen, add, 2, seed)                             # twice the need: the filter's pool
-        for variant in (family, family + '+filter'):
-            if variant not in methods: continue
-            t1 = time.perf_counter()
-            keep = torch.ones(len(drawn), dtype=torch.bool)
-            if variant.endswith('+filter'):
-                judge = judge if judge is not None else fit_judge(train, seed, judge_epochs, device)
-                keep = filter_synthetic(drawn, train, judge)[0]
-            syn = _first_per_class(drawn, keep, add)
-            out[variant] = (join(syn), False, False,
-                            gen.seconds['train'] + gen.seconds['sample'] + time.perf_counter() - t1, syn)
-    return {m: out[m] for m in methods}
-
-# %% ../nbs/11_synth.ipynb #392dd66b
-def compare_methods(trains:dict, # {seed: the long-tailed training set drawn with that seed}
-                    valid:ImageDataset, # held-out real images for the gate's verdict
-                    test:ImageDataset, # balanced held-out real images for the table
-                    methods=COMPARED, epochs:int=15, n_boot:int=2000, generator_epochs:dict|None=None,
-                    device=None, progress=None) -> dict:
-    "Every method through the same classifier recipe, seed by seed: test metrics, paired intervals against the best baseline, gate verdicts, seconds."
-    seeds = list(trains)
-    preds = {m: {'valid': [], 'test': []} for m in methods}
-    seconds, quality = {m: [] for m in methods}, {m: [] for m in methods}
-    for s in seeds:
-        sets = method_training_sets(trains[s], methods, s, generator_epochs, device=device)
-        judge = (fit_judge(trains[s], s, epochs, device) if any(v[4] is not None for v in sets.values())
-                 else None)
-        for m, (ds, aug, cw, secs, syn) in sets.items():
-            clf = train_classifier(ds, s, epochs, augment=aug, class_weight=cw, device=device)
-            preds[m]['valid'].append(predict(clf, valid)); preds[m]['test'].append(predict(clf, test))
-            seconds[m].append(secs)
-            if syn is not None: quality[m].append(synthetic_quality(syn, valid, judge, trains[s]))
-        if progress: progress(s)
-    P = {split: {m: torch.stack(preds[m][split]) for m in methods} for split in ('valid', 'test')}
-    counts = torch.stack([t.class_counts() for t in trains.values()]).float().mean(0)
-    tail = tail_classes(counts)
-    point = {m: confusion_metrics(confusion(p, test.labels.expand(len(p), -1), test.n_classes), tail)
-             for m, p in P['test'].items()}
-    best = max([m for m in methods if m in BASELINES], key=lambda m: point[m]['balanced_acc'].mean().item(),
-               default=None)
-    boot = paired_bootstrap(P['test'], test.labels, test.n_classes, tail, n_boot)
-    rows = {}
-    for m in methods:
-        r = {k: {'mean': point[m][k].mean().item(), 'std': point[m][k].std(unbiased=False).item()}
-             for k in GATE_METRICS}
-        if best is not None and m != best:
-            for k in GATE_METRICS:
-                d = boot[m][k] - boot[best][k]
-                lo, hi = torch.quantile(d, 0.025).item(), torch.quantile(d, 0.975).item()
-                r[k].update(gain=r[k]['mean'] - point[best][k].mean().item(), lo=lo, hi=hi,
-                            verdict=_verdict(lo, hi))
-        r['seconds'], r['per_class_recall'] = float(np.mean(seconds[m])), point[m]['recall'].mean(0).tolist()
-        cheap = {a: P['valid'][a] for a in CHEAP_ARMS if a in methods}
-        # the gate's verdict, on the validation images
-        if quality[m] and 'none' in methods and cheap:
-            g = gate_statistics({'real': P['valid']['none'], **cheap, 'real+synthetic': P['valid'][m]}, valid,
-                                counts, n_boot)
-            decisions = [gate_decision(g, q) for q in quality[m]]
-            r['gate'] = {'verdict': g['verdict'], 'gain': g['comparisons']['vs_real']['balanced_acc'],
-                         'accepted_seeds': sum(d[0] for d in decisions),
-                         'reasons': sorted({why for d in decisions
-                                            for why in d[1] if why.startswith('class')})}
-            r['quality'] = {k: float(np.mean([q['mean'][k] for q in quality[m] if k in q['mean']]))
-                            for k in ('precision', 'recall', 'coverage', 'spread', 'intended', 'near_copies')}
-        rows[m] = r
-    return {'rows': rows, 'best_baseline': best, 'tail_classes': [test.classes[c]
-                                                                  for c in tail], 'seeds': seeds,
-                                                                  'epochs': epochs,
-            'n_test': len(test), 'n_valid': len(valid), 'train_counts': counts.tolist()}
-
-def comparison_table(res:dict) -> str:
-    "The comparison as a text table: mean ± std per metric, gain over the best baseline with its interval, the gate, seconds."
-    head = (f"{'method':<20}| {'ACSA':>13} | {'macro F1':>13} | {'tail recall':>13} | "
-            f"{'ACSA gain vs ' + str(res['best_baseline']):>32} | {'gate (valid)':>22} | {'s':>5}")
-    lines = [head, '-' * len(head)]
-    for m, r in res['rows'].items():
-        f = lambda k: f"{r[k]['mean']:.3f} ± {r[k]['std']:.3f}"
-        gain = (f"{r['balanced_acc']['gain']:+.3f} [{r['balanced_acc']['lo']:+.3f}, "
-                f"{r['balanced_acc']['hi']:+.3f}] "
-                f"{r['balanced_acc']['verdict'][:5]}" if 'gain' in r['balanced_acc'] else '(best baseline)')
-        gate = (f"{r['gate']['verdict'][:11]}, ok "
-                f"{r['gate']['accepted_seeds']}/{len(res['seeds'])}" if 'gate' in r else '-')
-        lines.append(f"{m:<20}| {f('balanced_acc'):>13} | {f('macro_f1'):>13} | {f('tail_recall'):>13} | "
-                     f"{gain:>32} | {gate:>22} | {r['seconds']:5.0f}")
-    return '\n'.join(lines)

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .core import ConfigError, DataError, draw_noise
+from .core import ConfigError, DataError, check_in_range, draw_noise
 from .data import balanced_labels, check_model_labels, one_hot_labels
 from .learner import Step
 
@@ -137,10 +137,9 @@ class VAE(nn.Module):
         if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
             raise DataError(f"expected images of shape (N, {', '.join(map(str, self.image_shape))}), got "
                             f"{tuple(x.shape)}")
-        if len(x) and (float(x.min()) < -1e-4 or float(x.max()) > 1 + 1e-4):
-            raise DataError(f"this VAE models images in [0,1], but the batch holds values in "
-                            f"[{float(x.min()):.3g}, {float(x.max()):.3g}]; "
-                            "convert the data first, e.g. ds.to_range('[0,1]')")
+        check_in_range(x.detach(), '[0,1]', 'the images given to the VAE',
+                       fix="this VAE models images in [0,1]: convert the data first, e.g. "
+                           "ds.to_range('[0,1]')")
         return x
 
     def _check_y(self, y):
@@ -178,7 +177,7 @@ class VAE(nn.Module):
 
 # %% ../nbs/06_vae.ipynb #3bf9ab61
 def _labels_for(self:VAE, n:int, y, device):
-    "Checked labels for n samples (balanced when y is None) of a conditional VAE; None for an unconditional one."
+    "Checked labels for n samples (balanced when y is None) of a conditional VAE; None if unconditional."
     if not self.n_classes: return self._check_y(y)
     return (balanced_labels(n, self.n_classes, device) if y is None
             else check_model_labels(y, n, self.n_classes, device))
@@ -186,7 +185,7 @@ def _labels_for(self:VAE, n:int, y, device):
 @patch
 @torch.no_grad()
 def sample(self:VAE, n:int, y=None, generator=None, temperature:float=1.0) -> torch.Tensor:
-    "n new images in [0,1] (the decoder's mean) from z ~ N(0, temperature^2 I); labels cycle 0..K-1 when y is None."
+    "n new images in [0,1] (the decoder's mean) from z ~ N(0, temperature^2 I); labels cycle when y is None."
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise ConfigError(f"n must be a whole number >= 0, got {n!r}")
     dev = next(self.parameters()).device
@@ -212,7 +211,7 @@ def interpolate(self:VAE, x1, x2, steps:int=8, y=None) -> torch.Tensor:
 
 # %% ../nbs/06_vae.ipynb #500cbdaa
 class VAEStep(Step):
-    "Trains a model whose `forward(x, y)` returns `{'loss': ..., other scalars}` (like `VAE`); samples with its `sample`."
+    "Trains a model whose `forward(x, y)` returns `{'loss': ..., other scalars}`, like `VAE`."
     def __init__(self, conditional:bool=False): # pass the batch's labels to the model
         self.conditional = conditional
     def _check_model(self, model):

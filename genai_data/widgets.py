@@ -8,12 +8,13 @@ Docs: https://genai-data.github.io/genai_data/widgets.html.md"""
 from __future__ import annotations
 import torch
 import ipywidgets as W
-from .core import ConfigError, DataError, make_generator
+from .core import ConfigError, DataError, figure_png, grid_png, make_generator
 from .data import ImageDataset
 from .augment import Compose, ColorJitter, Cutout, CutMix, Mixup, RandomAffine, RandomResizedCrop
 from .resample import SMOTE, RandomOverSampler
-from .metrics import DomainFeatures, prdc
-from .synth import GenerativeOverSampler, SynthesisGenerator, figure_png, grid_png, predict
+from .metrics import DomainFeatures, prdc, predict, spread_ratio
+from .generators import SynthesisGenerator
+from .synth import GenerativeOverSampler
 
 # %% auto #0
 __all__ = ['AUGMENT_DEFAULTS', 'TOY_SAMPLERS', 'IMAGE_SAMPLERS', 'build_augment', 'augment_preview', 'AugmentPreview', 'pca_2d',
@@ -276,7 +277,7 @@ class LatentExplorer:
 # %% ../nbs/13_widgets.ipynb #dbc68737
 def shown_quality(images:torch.Tensor, # generated images of one class, in [0,1]
                   cls:int, real:ImageDataset, judge, k:int=3) -> dict:
-    "What a gallery shows, judged: intended-class rate, precision/recall/density/coverage and spread against the real class."
+    "What a gallery shows, judged against the real class: intended-class rate, precision ... coverage, spread."
     real = real.to_range('[0,1]')
     feat = DomainFeatures(judge)
     dev = next(judge.parameters()).device
@@ -288,14 +289,12 @@ def shown_quality(images:torch.Tensor, # generated images of one class, in [0,1]
     kk = min(k, len(fr) - 1, len(fs) - 1)
     if kk >= 1:
         out.update(prdc(fr, fs, kk))
-        nn_ = lambda f: torch.cdist(f, f).fill_diagonal_(float('inf')).min(1).values.mean().item()
-        m = min(len(fr), len(fs))
-        out['spread'] = nn_(fs[:m]) / max(nn_(fr[:m]), 1e-12)
+        out['spread'] = spread_ratio(fr, fs, torch.Generator().manual_seed(0))
     return out
 
 # %% ../nbs/13_widgets.ipynb #915a2649
 class ConditionalGallery:
-    "Class, count, seed and temperature (VAE) or guidance (flow) for a conditional generator; the grid and its per-class numbers."
+    "Class, count, seed and temperature (VAE) or guidance (flow) for a conditional generator; grid and numbers."
     def __init__(self, generator:SynthesisGenerator, real:ImageDataset, judge, seed:int=0):
         self.gen, self.real, self.judge = generator, real, judge
         self.cls = W.Dropdown(options=[(n, i) for i, n in enumerate(real.classes)],
@@ -304,15 +303,14 @@ class ConditionalGallery:
                                  continuous_update=False).add_class('gd-gal-count')
         self.seed = W.IntText(value=seed, description='seed',
                               layout=W.Layout(width='200px')).add_class('gd-gal-seed')
-        knob = {'cvae': ('temperature', 0, 2, 1.0), 'flow': ('guidance', 0, 5, 1.0)}.get(generator.method)
+        knob = {'cvae': ('temperature', 0, 2, 1.0), 'flow': ('guidance', 0, 5, 1.0)}.get(generator.generator)
         self.knob = _slider(knob[0], knob[1], knob[2], 0.05, knob[3], 'gd-gal-knob') if knob else None
-        self.image, self.table = W.Image(format='png').add_class(
-                'gd-gal-grid'), W.HTML().add_class('gd-gal-quality')
+        self.image = W.Image(format='png').add_class('gd-gal-grid')
+        self.table = W.HTML().add_class('gd-gal-quality')
         for w in (self.cls, self.count, self.seed, *([self.knob] if self.knob else [])):
             w.observe(lambda _: self.update(), 'value')
-        self.widget = W.HBox([W.VBox([self.cls, self.count, self.seed, *([self.knob] if self.knob
-                                                                         else []), self.table]),
-                                                                         self.image]).add_class('gd-widget-gallery')
+        controls = [self.cls, self.count, self.seed, *([self.knob] if self.knob else []), self.table]
+        self.widget = W.HBox([W.VBox(controls), self.image]).add_class('gd-widget-gallery')
         self.update()
 
     def draw(self) -> torch.Tensor:
@@ -320,23 +318,22 @@ class ConditionalGallery:
         n, c, g = self.count.value, self.cls.value, make_generator(self.seed.value)
         y = torch.full((n,), c)
         net, dev = self.gen.net_, next(self.gen.net_.parameters()).device
-        if self.gen.method == 'cvae' and self.knob:
+        if self.gen.generator == 'cvae' and self.knob:
             return net.sample(n, y.to(dev), generator=make_generator(self.seed.value, dev),
                               temperature=self.knob.value).cpu()
-        if self.gen.method == 'flow' and self.knob:
+        if self.gen.generator == 'flow' and self.knob:
             return ((net.sample(n, y.to(dev), generator=make_generator(self.seed.value, dev),
                                 guidance=self.knob.value).cpu() + 1) / 2).clamp(0, 1)
-        return self.gen.sample(n, y, generator=g)
+        return self.gen.sample(n, y, rng=g)
 
     def update(self):
         "Redraw the grid and its quality numbers."
         self.images = self.draw()
         self.image.value = grid_png(self.images, nrow=8)
         self.quality = shown_quality(self.images, self.cls.value, self.real, self.judge)
-        self.table.value = '<table>' + ''.join(
-                f'<tr><td>{k}</td><td>{v:.3f}</td></tr>' if isinstance(
-                        v, float) else f'<tr><td>{k}</td><td>{v}</td></tr>'
-                                               for k, v in self.quality.items()) + '</table>'
+        cell = lambda v: f'{v:.3f}' if isinstance(v, float) else f'{v}'
+        self.table.value = ('<table>' + ''.join(f'<tr><td>{k}</td><td>{cell(v)}</td></tr>'
+                                                for k, v in self.quality.items()) + '</table>')
 
     def _ipython_display_(self):
         from IPython.display import display

@@ -13,6 +13,21 @@ def digits():
     return load_digits()
 
 
+@pytest.fixture(scope='session')
+def longtail():
+    "Digits 16x16: a 20:1 long-tailed training part, a balanced held-out part, and a balanced spare part."
+    from genai_data.data import stratified_split, make_imbalanced, imbalance_counts
+    sp = stratified_split(load_digits(16), (0.6, 0.2, 0.2), seed=0)
+    tr = make_imbalanced(sp['train'], imbalance_counts(10, int(sp['train'].class_counts().min()), 20), seed=0)
+    return tr, sp['valid'], sp['test']
+
+
+@pytest.fixture(scope='session')
+def judge(longtail):
+    from genai_data.metrics import fit_judge
+    return fit_judge(longtail[0], epochs=10, seed=0)
+
+
 @pytest.fixture
 def image_folder(tmp_path, digits):
     "A small ImageFolder tree of 3 classes x 4 grey PNGs."

@@ -163,9 +163,9 @@ def test_utility_compares_like_with_like():
 
 
 def test_per_class_quality_flags_collapse_and_ignored_labels():
-    from genai_data.metrics import per_class_quality, quality_table, train_judge
+    from genai_data.metrics import per_class_quality, quality_table, train_classifier
     sp = stratified_split(load_digits(16), seed=0)
-    judge = train_judge(sp['train'], epochs=8)
+    judge = train_classifier(sp["train"], epochs=8)
     feat = DomainFeatures(judge)
     gen = torch.Generator().manual_seed(0)
     good = sp['test']
@@ -182,3 +182,33 @@ def test_per_class_quality_flags_collapse_and_ignored_labels():
     assert table.count('collapsed') == 10 and 'mean' in table and 'intended' not in quality_table(per_class_quality(sp['valid'], good, feat))
     with pytest.raises(DataError, match='same classes'): per_class_quality(sp['valid'], ImageDataset(good.images, good.labels, [f'c{i}' for i in range(10)]), feat)
     with pytest.raises(DataError, match="class '0' has"): per_class_quality(sp['valid'], good[good.labels != 0], feat)
+
+
+def test_one_classifier_recipe_keyword_only_and_reproducible():
+    from genai_data.metrics import fit_judge, predict, train_classifier
+    from genai_data.data import make_imbalanced
+    ds = load_digits(8)[:400]
+    w = lambda m: m.head.weight.detach()
+    a, b = train_classifier(ds, epochs=1, seed=3), train_classifier(ds, epochs=1, seed=3)
+    assert torch.equal(w(a), w(b)) and not a.training
+    assert not torch.equal(w(a), w(train_classifier(ds, epochs=1, seed=4)))
+    with pytest.raises(TypeError): train_classifier(ds, 3, 1)          # seed and epochs are keywords: no mix-ups
+    p = predict(a, load_digits(8)[400:700])
+    assert p.shape == (300,) and p.dtype == torch.int64
+    custom = train_classifier(ds, epochs=1, model_fn=lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)))
+    assert isinstance(custom, torch.nn.Sequential)
+    tail = make_imbalanced(ds, [40, 30, 20, 10, 8, 6, 5, 4, 3, 2], seed=0)
+    j = fit_judge(tail, epochs=1)
+    assert j.head.out_features == 10
+
+
+def test_spread_ratio_and_the_one_collapse_rule():
+    from genai_data.metrics import COLLAPSE_SPREAD, LOW_RECALL, quality_flags, spread_ratio
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 6, generator=g)
+    assert 0.8 < spread_ratio(x[:150], x[150:], g) < 1.25
+    assert spread_ratio(x, x[:3].repeat(100, 1) + 1e-4 * torch.randn(300, 6, generator=g), g) < 0.05
+    flags = quality_flags({'a': {'spread': COLLAPSE_SPREAD - 0.01, 'recall': 0.0},
+                           'b': {'spread': COLLAPSE_SPREAD + 0.01, 'recall': LOW_RECALL - 0.01},
+                           'c': {'spread': 1.0, 'recall': 1.0}})
+    assert flags == {'collapsed': ['a'], 'low_recall': ['b']}

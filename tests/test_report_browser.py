@@ -32,7 +32,7 @@ def fresh_report(tmp_path_factory):
 
 
 def _check(browser, path, tmp_path):
-    from genai_data.synth import REPORT_SECTIONS
+    from genai_data.export import REPORT_SECTIONS
     browser.get(path.resolve().as_uri())
     browser.get_log('browser')                                          # only what this page logs from here on
     browser.refresh()

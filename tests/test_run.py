@@ -57,7 +57,7 @@ def _result(out):
     sub = rep['decision']['exported_as']
     syn = load_npz(out / f'{sub}.npz')
     with torch.serialization.safe_globals([]):
-        from genai_data.synth import SynthesisGenerator
+        from genai_data.generators import SynthesisGenerator
         g = SynthesisGenerator.load(out / 'generator.pt')
     return syn.images, syn.labels, rep['gate']['arms'], {k: v for k, v in g.net_.state_dict().items()}
 

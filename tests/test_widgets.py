@@ -3,10 +3,11 @@ import pytest
 import torch
 from genai_data.core import ConfigError, make_generator
 from genai_data.data import load_digits, stratified_split, make_imbalanced, imbalance_counts
-from genai_data.synth import SynthesisGenerator, fit_judge
+from genai_data.generators import SynthesisGenerator
+from genai_data.metrics import fit_judge
 from genai_data.widgets import (AugmentPreview, ConditionalGallery, LatentExplorer, ResamplingViewer, augment_preview, latent_images,
                                 resample_points, imbalanced_blobs, shown_quality)
-from genai_data.synth import grid_png as to_png
+from genai_data.core import grid_png as to_png
 
 
 @pytest.fixture(scope='module')
@@ -69,7 +70,7 @@ def test_latent_explorer(data, cvae):
 
 def test_gallery_quality_follows_what_is_shown(data, cvae):
     tr, valid = data
-    judge = fit_judge(tr, 0, 3)
+    judge = fit_judge(tr, epochs=3)
     g = ConditionalGallery(cvae, valid, judge)
     first = g.image.value
     g.cls.value = 9
@@ -78,5 +79,5 @@ def test_gallery_quality_follows_what_is_shown(data, cvae):
     assert g.quality['n'] == 32 and len(g.images) == 32
     g.knob.value = 0.0
     assert g.quality['spread'] < 1e-6                  # temperature 0: the same image 32 times, and the numbers say so
-    q = shown_quality(cvae.sample(20, 9, generator=make_generator(0)), 9, valid, judge)
+    q = shown_quality(cvae.sample(20, 9, rng=make_generator(0)), 9, valid, judge)
     assert 0 <= q['intended'] <= 1 and q['spread'] > 0.05

@@ -20,10 +20,10 @@ CELLS = [
     "import torch; torch.set_num_threads(1)\n"
     "from genai_data.data import load_digits, stratified_split, make_imbalanced, imbalance_counts\n"
     "from genai_data.widgets import AugmentPreview, ResamplingViewer, LatentExplorer, ConditionalGallery\n"
-    "from genai_data.synth import SynthesisGenerator, fit_judge\n"
+    "from genai_data.generators import SynthesisGenerator\nfrom genai_data.metrics import fit_judge\n"
     "splits = stratified_split(load_digits(16), (0.6, 0.2, 0.2), seed=0)\n"
     "train = make_imbalanced(splits['train'], imbalance_counts(10, int(splits['train'].class_counts().min()), 20), seed=0)\n"
-    "gen = SynthesisGenerator('cvae', 30).fit(train); judge = fit_judge(train, 0, 5)",
+    "gen = SynthesisGenerator('cvae', 30).fit(train); judge = fit_judge(train, epochs=5)",
     "AugmentPreview(train).widget",
     "ResamplingViewer(train, epochs=5).widget",
     "LatentExplorer(gen.net_, splits['valid']).widget",
