@@ -35,6 +35,7 @@ def check_batch(x:torch.Tensor) -> torch.Tensor:
                         f"'[0,1]')")
     return x
 
+# %% ../nbs/02_augment.ipynb #fd203d4c
 def _range_pair(v, name, centre=None, lo_limit=None):
     "A (low, high) pair from a number (centre ± v, or (-v, v)) or a 2-sequence; checked."
     if isinstance(v, (int, float)):
@@ -46,12 +47,14 @@ def _range_pair(v, name, centre=None, lo_limit=None):
     if lo_limit is not None: v = (max(lo_limit, v[0]), max(lo_limit, v[1]))
     return v
 
+# %% ../nbs/02_augment.ipynb #5436767d
 def _check_batch_range(x, value_range, name):
     "Refuse a batch outside the range the transform was built for: it would clamp or misread it silently."
     fix = lambda guess: (f"build it with value_range={guess!r}" if guess in ('[0,1]', '[-1,1]')
                          else "rescale the images to [0,1] or [-1,1] first")
     check_in_range(x.detach(), value_range, f"the images given to {name}", fix=fix)
 
+# %% ../nbs/02_augment.ipynb #869aeb73
 class BatchTransform(nn.Module):
     "Base class: a transform of float batches, per-sample random parameters, applied with probability `p`."
     def __init__(self, p:float=1.0, # probability that a sample is transformed
@@ -124,6 +127,7 @@ def affine_matrices(angle:torch.Tensor, # rotation in degrees, counter-clockwise
     t = -(inv @ translate[..., None])[..., 0] / d          # -D^-1 A^-1 t
     return torch.cat([lin, t[..., None]], -1)
 
+# %% ../nbs/02_augment.ipynb #ab1f01e5
 def warp(x:torch.Tensor, theta:torch.Tensor, fill:float=0., size=None, mode:str='bilinear') -> torch.Tensor:
     "Resample batch `x` through `(N, 2, 3)` affine matrices `theta`; outside pixels get `fill`."
     n, c = x.shape[:2]
@@ -216,6 +220,7 @@ class RandomHorizontalFlip(BatchTransform):
         super().__init__(p, value_range, generator)
     def apply(self, x): return x.flip(-1)
 
+# %% ../nbs/02_augment.ipynb #cd5974f5
 class RandomVerticalFlip(BatchTransform):
     "Mirror each chosen sample top-bottom (default probability 0.5)."
     def __init__(self, p:float=0.5, value_range:str='[0,1]', generator=None):
@@ -224,16 +229,23 @@ class RandomVerticalFlip(BatchTransform):
 
 # %% ../nbs/02_augment.ipynb #a5433427
 def _grey(x): return x if x.shape[1] == 1 else (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+
+# %% ../nbs/02_augment.ipynb #5a199741
 def _per_sample(f, x): return torch.as_tensor(f, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
 
+# %% ../nbs/02_augment.ipynb #e821d526
 def adjust_brightness(x, factor):
     "Scale each image by its factor; [0,1] images."
     return (x * _per_sample(factor, x)).clamp(0, 1)
+
+# %% ../nbs/02_augment.ipynb #3a5209de
 def adjust_contrast(x, factor):
     "Blend each image with its mean grey level; [0,1] images."
     m = _grey(x).mean((1, 2, 3), keepdim=True)
     f = _per_sample(factor, x)
     return (f * x + (1 - f) * m).clamp(0, 1)
+
+# %% ../nbs/02_augment.ipynb #d12e6a30
 def adjust_saturation(x, factor):
     "Blend each RGB image with its grey version; [0,1] images (grey images are returned unchanged)."
     if x.shape[1] == 1: return x
@@ -252,6 +264,7 @@ def rgb_to_hsv(x:torch.Tensor) -> torch.Tensor:
     s = torch.where(mx > 0, delta / torch.where(mx > 0, mx, torch.ones_like(mx)), torch.zeros_like(mx))
     return torch.stack([h, s, mx], 1)
 
+# %% ../nbs/02_augment.ipynb #1dc9983a
 def hsv_to_rgb(x:torch.Tensor) -> torch.Tensor:
     "HSV in [0,1] to RGB in [0,1], batched `(N, 3, H, W)`."
     h, s, v = x.unbind(1)
@@ -259,6 +272,7 @@ def hsv_to_rgb(x:torch.Tensor) -> torch.Tensor:
     f = lambda n: v - v * s * torch.clamp(torch.minimum(k(n), 4 - k(n)), 0, 1)
     return torch.stack([f(5), f(3), f(1)], 1)
 
+# %% ../nbs/02_augment.ipynb #7d377134
 def adjust_hue(x, shift):
     "Rotate each RGB image's hue by its shift in [-0.5, 0.5]; [0,1] images (grey returned unchanged)."
     if x.shape[1] == 1: return x
@@ -305,12 +319,14 @@ class GaussianNoise(BatchTransform):
         eps = draw_noise(x.shape, self.generator, x.device)
         return (x + sigma * eps).clamp(lo, hi)
 
+# %% ../nbs/02_augment.ipynb #b5c4cd1a
 def gaussian_kernels(sigma:torch.Tensor, size:int) -> torch.Tensor:
     "One normalised 1-D Gaussian kernel of odd length `size` per sigma, shape `(N, size)`."
     t = torch.arange(size, dtype=sigma.dtype, device=sigma.device) - (size - 1) / 2
     k = torch.exp(-t[None] ** 2 / (2 * sigma[:, None] ** 2))
     return k / k.sum(1, keepdim=True)
 
+# %% ../nbs/02_augment.ipynb #ef1e0f98
 def gaussian_filter(x:torch.Tensor, # images (N, C, H, W)
                     sigma, # one standard deviation for the batch, or a tensor of one per sample
                     size:int, # odd kernel length
@@ -331,6 +347,7 @@ def gaussian_filter(x:torch.Tensor, # images (N, C, H, W)
     y = F.conv2d(y, k[:, None, :, None], groups=groups)                    # along columns
     return y.reshape(n, c, *y.shape[-2:])
 
+# %% ../nbs/02_augment.ipynb #db8c1c89
 class GaussianBlur(BatchTransform):
     "Gaussian blur with a per-sample sigma drawn from `sigma`."
     def __init__(self, kernel_size:int=5, sigma=(0.1, 2.0), p:float=1.0, value_range:str='[0,1]',
@@ -355,6 +372,7 @@ def box_masks(top, left, height, width, size, device=None) -> torch.Tensor:
     t, l, bh, bw = (v.to(device).reshape(-1, 1, 1) for v in (top, left, height, width))
     return ((yy >= t) & (yy < t + bh) & (xx >= l) & (xx < l + bw))[:, None]
 
+# %% ../nbs/02_augment.ipynb #96133245
 class RandomErasing(BatchTransform):
     "Blank a random box (area fraction `scale`, aspect `ratio`) inside each chosen sample."
     def __init__(self, scale=(0.02, 0.33), ratio=(0.3, 3.3),
@@ -381,6 +399,7 @@ class RandomErasing(BatchTransform):
         m = box_masks(*self.boxes(len(x), *x.shape[-2:]), x.shape[-2:], x.device)
         return torch.where(m, self._fill(x), x)
 
+# %% ../nbs/02_augment.ipynb #ba5c930e
 class Cutout(RandomErasing):
     "Blank a square of side `size` (a fraction of the shorter side) centred anywhere in each chosen sample."
     def __init__(self, size:float=0.5, value=None, p:float=1.0, value_range:str='[0,1]', generator=None):
@@ -401,10 +420,12 @@ class Compose(nn.Sequential):
         mods = [t if isinstance(t, nn.Module) else _Lambda(t) for t in transforms]
         super().__init__(*mods)
 
+# %% ../nbs/02_augment.ipynb #66c790cf
 class _Lambda(nn.Module):
     def __init__(self, f): super().__init__(); self.f = f
     def forward(self, x): return self.f(x)
 
+# %% ../nbs/02_augment.ipynb #357369da
 class RandomApply(BatchTransform):
     "Apply a chain of transforms to each sample with probability `p`."
     def __init__(self, transforms, p:float=0.5, generator=None):
@@ -466,6 +487,7 @@ class _Mixer(nn.Module):
         perm = torch.tensor(rng.permutation(len(x)), device=x.device)
         return x, y.to(x.dtype), lam, perm, rng
 
+# %% ../nbs/02_augment.ipynb #afa507c4
 class Mixup(_Mixer):
     "Mix each sample and its one-hot label with a random partner, weight lambda ~ Beta(alpha, alpha) each."
     def __init__(self, alpha:float=0.2, n_classes:int|None=None, generator=None):
@@ -475,6 +497,7 @@ class Mixup(_Mixer):
         l4 = lam.reshape(-1, 1, 1, 1)
         return l4 * x + (1 - l4) * x[perm], lam[:, None] * y + (1 - lam[:, None]) * y[perm]
 
+# %% ../nbs/02_augment.ipynb #b0c97442
 class CutMix(_Mixer):
     "Paste a box from a random partner into each sample; the label weight is the pasted area."
     def __init__(self, alpha:float=1.0, n_classes:int|None=None, generator=None):
@@ -520,14 +543,17 @@ class PolicyAugment(BatchTransform):
             out = torch.stack([self.tv(img) for img in u8])
         return convert_range(out, 'uint8', self.value_range)
 
+# %% ../nbs/02_augment.ipynb #62448321
 def AutoAugment(policy:str='imagenet', **kwargs):
     "AutoAugment with a published policy ('imagenet', 'cifar10' or 'svhn') as a `PolicyAugment`."
     return PolicyAugment('autoaugment', policy=policy, **kwargs)
 
+# %% ../nbs/02_augment.ipynb #709af069
 def RandAugment(num_ops:int=2, magnitude:int=9, **kwargs):
     "RandAugment: `num_ops` random operations of strength `magnitude` (0..30) per sample (a `PolicyAugment`)."
     return PolicyAugment('randaugment', num_ops=num_ops, magnitude=magnitude, **kwargs)
 
+# %% ../nbs/02_augment.ipynb #5d79196c
 def TrivialAugmentWide(**kwargs):
     "TrivialAugment: one random operation at a random strength per sample, as a `PolicyAugment`."
     return PolicyAugment('trivialaugment', **kwargs)
@@ -576,8 +602,8 @@ class DiffAugment(nn.Module):
     def cutout(self, x):
         n, _, h, w = x.shape
         ch, cw = int(h * self.cutout_ratio + 0.5), int(w * self.cutout_ratio + 0.5)
-        oy, ox = self._randint(0, h + (1 - ch % 2), n, x.device), self._randint(0, w + (1 - cw % 2), n,
-                                                                                x.device)
+        oy = self._randint(0, h + (1 - ch % 2), n, x.device)
+        ox = self._randint(0, w + (1 - cw % 2), n, x.device)
         m = box_masks(oy - ch // 2, ox - cw // 2, torch.full_like(oy, ch), torch.full_like(ox, cw), (h, w),
                       x.device)
         return x * (~m).to(x.dtype)

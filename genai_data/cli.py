@@ -36,6 +36,7 @@ def _samples_figure(ds:ImageDataset, per_class:int=8, max_classes:int=20, seed:i
                        ncols=per_class,
                        title=f'training samples ({min(ds.n_classes, max_classes)} of {ds.n_classes} classes)')
 
+# %% ../nbs/14_cli.ipynb #26e0b548
 def write_prepared(out:str|Path, # output folder
                    splits:dict, # {name: ImageDataset}
                    summary:dict, # JSON-able description, written as summary.json
@@ -64,6 +65,7 @@ def _prepared_summary(ds:ImageDataset, splits:dict, report, desc:str, dataset:st
                         for name, d in splits.items()},
                 files=['dataset.npz', 'summary.json', 'samples.png'])
 
+# %% ../nbs/14_cli.ipynb #60d5aa48
 def _say(quiet, *args):
     if not quiet: print(*args, flush=True)
 
@@ -102,9 +104,9 @@ def prepare(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a fold
     summary = _prepared_summary(ds, splits, report, desc, dataset, fractions, seed)
     _say(quiet, f"[4/4] writing {out}")
     write_prepared(out, splits, summary, force=force, sources=sources)
-    _say(quiet, f"done in {time.perf_counter() - t0:.1f}s: " + ', '.join(f"{k} {len(v)}"
-                                                                         for k, v in splits.items())
-         + f" images of shape {ds.shape}, {ds.n_classes} classes")
+    parts = ', '.join(f"{k} {len(v)}" for k, v in splits.items())
+    _say(quiet, f"done in {time.perf_counter() - t0:.1f}s: {parts} images of shape {ds.shape}, "
+                f"{ds.n_classes} classes")
     return summary
 
 # %% ../nbs/14_cli.ipynb #a7c800fa
@@ -241,6 +243,7 @@ def flag_words(parser:argparse.ArgumentParser, # the top-level parser
     return {**EXTRA_WORDS, **{a.dest: a.option_strings[-1]
                               for a in sub._actions if a.option_strings and a.dest != 'help'}}
 
+# %% ../nbs/14_cli.ipynb #d1be2049
 def _one_line_warnings(command):
     "A `warnings.showwarning` that prints `genai-data COMMAND: warning: message` instead of a source line."
     def show(message, category, filename, lineno, file=None, line=None):
@@ -252,6 +255,7 @@ def _is_rank0() -> bool:
     import torch.distributed as dist
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
+# %% ../nbs/14_cli.ipynb #30fce6a5
 def _init_distributed(device) -> bool:
     "Join the process group torchrun describes (WORLD_SIZE > 1): gloo on CPU, NCCL on CUDA; False otherwise."
     import torch.distributed as dist
@@ -261,6 +265,7 @@ def _init_distributed(device) -> bool:
     dist.init_process_group('nccl' if cuda else 'gloo')
     return True
 
+# %% ../nbs/14_cli.ipynb #df879c44
 def _run_command(args):
     "`genai-data run` from parsed arguments: a RunConfig, under torchrun a process group."
     distributed = _init_distributed(args.device)
@@ -280,6 +285,7 @@ def _dispatch(args) -> int:
     elif args.command == 'verify' and not verify_command(args.dir, args.quiet): return 1
     return 0
 
+# %% ../nbs/14_cli.ipynb #eba5fa81
 def main(argv=None) -> int:
     "Entry point of the `genai-data` command; returns the exit status."
     parser = build_parser()

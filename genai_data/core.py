@@ -24,18 +24,23 @@ __all__ = ['DEVICE_ENV_VAR', 'VALUE_RANGES', 'TMP_MARKER', 'OUTPUT_MARKER', 'Gen
 class GenaiDataError(Exception):
     "Base class of every error raised by genai_data on purpose."
 
+# %% ../nbs/00_core.ipynb #6ae1185c
 class DataError(GenaiDataError, ValueError):
     "The data is malformed: wrong shape, dtype, value range, labels, NaN, too few samples."
 
+# %% ../nbs/00_core.ipynb #622ae7f5
 class ConfigError(GenaiDataError, ValueError):
     "A setting is invalid: an unknown option, a value outside its range, or options that do not fit together."
 
+# %% ../nbs/00_core.ipynb #204d7077
 class DatasetNotFoundError(GenaiDataError, FileNotFoundError):
     "A dataset, folder or file that should be on disk is not there."
 
+# %% ../nbs/00_core.ipynb #bd151480
 class OutputExistsError(GenaiDataError, FileExistsError):
     "The output path already exists and overwriting was not asked for (or is not safe)."
 
+# %% ../nbs/00_core.ipynb #b7d7e279
 class OutputWriteError(GenaiDataError, OSError):
     "The output could not be written (disk full, read-only or forbidden); the previous output is intact."
 
@@ -50,6 +55,7 @@ def arg_words(words:dict):
     try: yield
     finally: _ARG_WORDS.reset(token)
 
+# %% ../nbs/00_core.ipynb #be38e313
 def say_arg(name:str, # the parameter
             value=None, # the value to suggest (None: the parameter alone)
             placeholder:bool=False, # `value` is a placeholder like N, shown without quotes
@@ -68,6 +74,7 @@ DEVICE_ENV_VAR = 'GENAI_DATA_DEVICE'
 def _mps_available():
     return getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available()
 
+# %% ../nbs/00_core.ipynb #2aeeb7e3
 def get_device(device:str|torch.device|None=None, # 'cuda', 'cuda:1', 'mps', 'cpu'; None: env var, then best
               ) -> torch.device:
     "The device to compute on: `device`, else `$GENAI_DATA_DEVICE`, else CUDA, then MPS, then CPU."
@@ -95,6 +102,7 @@ def check_seed(seed, arg:str='seed') -> int:
         raise ConfigError(f"{say_arg(arg)} must be an integer in [0, 2**32), got {seed!r}")
     return int(seed)
 
+# %% ../nbs/00_core.ipynb #2443be9c
 def seed_everything(seed:int=0, # the seed for Python, NumPy and PyTorch
                     deterministic:bool=False, # also ask PyTorch for deterministic algorithms (slower on GPU)
                    ) -> int:
@@ -108,6 +116,7 @@ def seed_everything(seed:int=0, # the seed for Python, NumPy and PyTorch
         torch.backends.cudnn.benchmark = False
     return seed
 
+# %% ../nbs/00_core.ipynb #8f29d238
 def make_generator(seed:int|None=None, device='cpu') -> torch.Generator:
     "A `torch.Generator` on `device`, seeded with `seed` (or from the global RNG when None)."
     g = torch.Generator(device=device)
@@ -136,6 +145,7 @@ def check_value_range(name:str) -> str:
         raise ConfigError(f"unknown value range {name!r}; use one of {list(VALUE_RANGES)}")
     return name
 
+# %% ../nbs/00_core.ipynb #9d10e557
 def range_bounds(name:str) -> tuple[float, float]:
     "The (low, high) bounds of value range `name`."
     return VALUE_RANGES[check_value_range(name)]
@@ -166,6 +176,7 @@ def guess_value_range(x:torch.Tensor) -> str|None:
             return name
     return None
 
+# %% ../nbs/00_core.ipynb #58b7f745
 def check_in_range(x:torch.Tensor, # images
                    value_range:str, # the range `x` is said to be in
                    what:str='images', # how to name `x` in the error
@@ -201,6 +212,7 @@ def _as_nchw(images, value_range):
                         f"{tuple(x.shape)}")
     return convert_range(check_in_range(x, value_range), value_range, 'uint8')
 
+# %% ../nbs/00_core.ipynb #21ecf0d7
 def image_grid(images:torch.Tensor, # (N, C, H, W) or (N, H, W), C in (1, 3)
                value_range:str='[0,1]', # range of `images`
                nrow:int=8, # images per row
@@ -235,9 +247,8 @@ def show_images(images:torch.Tensor, # (N, C, H, W) or (N, H, W), C in (1, 3)
     if labels is not None and len(labels) != n:
         raise DataError(f"show_images got {n} images but {len(labels)} labels")
     ncols = max(1, min(ncols, n)); nrows = -(-n // ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * (1.25 if labels is not None
-                                                                                 else 1)),
-                            squeeze=False)
+    height = nrows * size * (1.25 if labels is not None else 1)
+    fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * size, height), squeeze=False)
     for i, ax in enumerate(axs.flat):
         ax.set_axis_off()
         if i >= n: continue
@@ -282,10 +293,12 @@ _SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EP
 class StaleTemporaryRemoved(UserWarning):
     "Temporaries left by an interrupted run of this library were removed."
 
+# %% ../nbs/00_core.ipynb #1508a89e
 def _tmp_sibling(path:Path, tag:str) -> Path:
     "A hidden sibling name for `path` that records this process's id: `.NAME.TAG-PID-XXXXXXXX`."
     return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
+# %% ../nbs/00_core.ipynb #e955a06c
 def _pid_alive(pid:int) -> bool:
     if pid == os.getpid(): return True
     try: os.kill(pid, 0)
@@ -293,6 +306,7 @@ def _pid_alive(pid:int) -> bool:
     except (PermissionError, OSError): return True
     return True
 
+# %% ../nbs/00_core.ipynb #df72f6bd
 def cleanup_stale_temporaries(path:str|Path) -> list[Path]:
     "Remove the temporaries of `path` that killed runs of this library left behind; return them."
     path, removed = Path(path), []
@@ -313,6 +327,7 @@ def cleanup_stale_temporaries(path:str|Path) -> list[Path]:
                               + ', '.join(p.name for p in removed), StaleTemporaryRemoved, stacklevel=3)
     return removed
 
+# %% ../nbs/00_core.ipynb #38ed40ba
 def _write_error(path:Path, e:OSError, arg:str) -> OutputWriteError:
     what = {errno.ENOSPC: 'no space is left on the device', errno.EDQUOT: 'the disk quota is exceeded',
             errno.EROFS: 'the location is read-only'}.get(e.errno, 'writing there is not permitted')
@@ -322,6 +337,7 @@ def _write_error(path:Path, e:OSError, arg:str) -> OutputWriteError:
     err.errno = e.errno
     return err
 
+# %% ../nbs/00_core.ipynb #81ef37c8
 @contextlib.contextmanager
 def atomic_write(path:str|Path, # the file to (over)write
                  mode:str='wb', # 'wb' or 'w'
@@ -358,11 +374,13 @@ def is_tool_output(path:str|Path) -> bool:
     try: return m.is_file() and json.loads(m.read_text(encoding='utf-8')).get('tool') == 'genai_data'
     except (OSError, ValueError, AttributeError): return False
 
+# %% ../nbs/00_core.ipynb #4d857890
 def _protected(p:Path) -> bool:
     "The filesystem root, the home folder, the current folder, or a folder that contains one of them."
     keep = {Path(p.anchor), Path.home().resolve(), Path.cwd().resolve()}
     return any(p == k or p in k.parents for k in keep)
 
+# %% ../nbs/00_core.ipynb #7ef660a4
 def check_output_dir(path:str|Path, # the output folder asked for
                      overwrite:bool=False, # replace it if it exists (only when this library wrote it)
                      sources=(), # input paths the output must not overlap
@@ -395,6 +413,7 @@ def check_output_dir(path:str|Path, # the output folder asked for
                                     f"{say_arg(arg)} or move the folder away yourself")
     return p
 
+# %% ../nbs/00_core.ipynb #a74cf37e
 @contextlib.contextmanager
 def atomic_dir(path:str|Path, # the folder to create
                overwrite:bool=False, # replace a folder this library wrote (once the new one is complete)
@@ -431,10 +450,12 @@ def atomic_dir(path:str|Path, # the folder to create
 class CorruptFileError(GenaiDataError, ValueError):
     "A file is corrupt, truncated, of another format, or does not match its stored hash."
 
+# %% ../nbs/00_core.ipynb #89e0eb5e
 def sha256_bytes(b:bytes) -> str:
     "Hex SHA-256 of `b`."
     return hashlib.sha256(b).hexdigest()
 
+# %% ../nbs/00_core.ipynb #507dd48d
 def sha256_file(path:str|Path, chunk:int=1 << 20) -> str:
     "Hex SHA-256 of the file at `path`, read in chunks."
     h = hashlib.sha256()
@@ -455,6 +476,7 @@ def save_checked(obj, # tensors, dicts, lists, numbers and strings (what weights
     with atomic_write(path, 'wb') as f: torch.save({'format': kind, 'sha256': digest, 'content': content}, f)
     return digest
 
+# %% ../nbs/00_core.ipynb #c4a9db92
 def load_checked(path:str|Path, # a file written by save_checked
                  kind:str, # the format tag it must carry
                  what:str='file', # how to name the file in errors, e.g. 'checkpoint'

@@ -34,6 +34,7 @@ def _as_tensor(x, what):
     try: return torch.as_tensor(np.asarray(x))
     except (TypeError, ValueError) as e: raise DataError(f"{what} could not be read as an array: {e}") from e
 
+# %% ../nbs/01_data.ipynb #29b0805d
 def _check_labels(labels, n_images, n_classes=None):
     "Labels as an int64 (N,) tensor; integral, matching `n_images`, inside [0, n_classes)."
     y = _as_tensor(labels, 'labels')
@@ -83,6 +84,7 @@ def balanced_labels(n:int, # number of labels
     "Labels 0, 1, ..., K-1, 0, 1, ... for n samples: every class equally often, up to one."
     return torch.arange(n, device=device) % n_classes
 
+# %% ../nbs/01_data.ipynb #2b876fdc
 def one_hot_labels(y, # class labels (checked with check_model_labels), or one label for all
                    n_classes:int, # the model's number of classes
                    like:torch.Tensor, # the batch the labels go with: its N, dtype, device (and H, W)
@@ -166,24 +168,32 @@ class ImageDataset(torch.utils.data.Dataset):
     @property
     def shape(self): return tuple(self.images.shape[1:])
 
-    def class_counts(self) -> torch.Tensor:
-        "Number of samples of each class, shape `(K,)`."
-        return torch.bincount(self.labels, minlength=self.n_classes)
+# %% ../nbs/01_data.ipynb #71c1009e
+@patch
+def class_counts(self:ImageDataset) -> torch.Tensor:
+    "Number of samples of each class, shape `(K,)`."
+    return torch.bincount(self.labels, minlength=self.n_classes)
 
-    def to_range(self, value_range:str) -> ImageDataset:
-        "The same dataset with images mapped to float range `value_range`."
-        if value_range not in FLOAT_RANGES:
-            raise ConfigError(f"ImageDataset ranges are {FLOAT_RANGES}, not {value_range!r}")
-        return self._new(convert_range(self.images, self.value_range, value_range), self.labels, value_range)
+# %% ../nbs/01_data.ipynb #265cd849
+@patch
+def to_range(self:ImageDataset, value_range:str) -> ImageDataset:
+    "The same dataset with images mapped to float range `value_range`."
+    if value_range not in FLOAT_RANGES:
+        raise ConfigError(f"ImageDataset ranges are {FLOAT_RANGES}, not {value_range!r}")
+    return self._new(convert_range(self.images, self.value_range, value_range), self.labels, value_range)
 
-    def to(self, device) -> ImageDataset:
-        "The same dataset with images and labels on `device`."
-        return self._new(self.images.to(device), self.labels.to(device))
+# %% ../nbs/01_data.ipynb #48493fc8
+@patch
+def to(self:ImageDataset, device) -> ImageDataset:
+    "The same dataset with images and labels on `device`."
+    return self._new(self.images.to(device), self.labels.to(device))
 
-    def __repr__(self):
-        counts = self.class_counts().tolist()
-        return (f"ImageDataset({len(self)} images of shape {self.shape} in {self.value_range}, "
-                f"{self.n_classes} classes, per class {min(counts, default=0)}..{max(counts, default=0)})")
+# %% ../nbs/01_data.ipynb #eebd0ce2
+@patch
+def __repr__(self:ImageDataset):
+    counts = self.class_counts().tolist()
+    return (f"ImageDataset({len(self)} images of shape {self.shape} in {self.value_range}, "
+            f"{self.n_classes} classes, per class {min(counts, default=0)}..{max(counts, default=0)})")
 
 # %% ../nbs/01_data.ipynb #68aaa593
 @patch
@@ -207,8 +217,10 @@ class _BatchView(torch.utils.data.Dataset):
         idx = torch.as_tensor(idx, device=self.tensors[0].device)
         return tuple(t[idx] for t in self.tensors)
 
+# %% ../nbs/01_data.ipynb #e03d0d2a
 def _keep_batch(batch): return batch
 
+# %% ../nbs/01_data.ipynb #53eb076b
 def tensor_dataloader(*tensors, # equal-length tensors, e.g. images and labels, or 2-D points and mode labels
                       batch_size:int=64, # samples per batch
                       shuffle:bool=True, # reshuffle every epoch
@@ -226,12 +238,15 @@ def tensor_dataloader(*tensors, # equal-length tensors, e.g. images and labels, 
                                        sampler=sampler, drop_last=drop_last, generator=gen,
                                        collate_fn=_keep_batch, **kwargs)
 
+# %% ../nbs/01_data.ipynb #f78ece2e
 def _dataloader(self:ImageDataset, batch_size:int=64, shuffle:bool=True, seed:int|None=None,
                 drop_last:bool=False, sampler=None, **kwargs):
     "A `DataLoader` over `(images, labels)` batches, one indexing op per batch (see `tensor_dataloader`)."
     return tensor_dataloader(self.images, self.labels, batch_size=batch_size, shuffle=shuffle, seed=seed,
                              drop_last=drop_last,
                              sampler=sampler, **kwargs)
+
+# %% ../nbs/01_data.ipynb #79ae2329
 ImageDataset.dataloader = _dataloader
 
 # %% ../nbs/01_data.ipynb #f5f1f587
@@ -248,6 +263,7 @@ def check_image_size(size, # a side length in pixels, or None
                           f"e.g. {say_arg(arg, 16, placeholder=True)}")
     return int(size)
 
+# %% ../nbs/01_data.ipynb #8d26c275
 def resize_images(x:torch.Tensor, # float images (N, C, H, W)
                   size:int, # new side length in pixels
                   value_range:str='[0,1]', # range of `x`, kept by clamping
@@ -260,6 +276,7 @@ def resize_images(x:torch.Tensor, # float images (N, C, H, W)
     return F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False,
                          antialias=shrink).clamp(lo, hi)
 
+# %% ../nbs/01_data.ipynb #f1fca729
 def load_digits(size:int=8, # image side in pixels (8 is the original; 16 or 32 for conv nets)
                 value_range:str='[0,1]', # range of the returned images
                ) -> ImageDataset:
@@ -279,6 +296,7 @@ _GREY_MODES = ('1', 'L', 'LA', 'I', 'I;16', 'F')
 class SkippedFilesWarning(UserWarning):
     "Unreadable files were left out, as asked (on_corrupt='skip')."
 
+# %% ../nbs/01_data.ipynb #53a7528f
 def _read_image(path:Path):
     "Open and decode one image with Pillow; a DataError naming the file if unreadable or too large."
     from PIL import Image, UnidentifiedImageError
@@ -326,22 +344,9 @@ def _class_folders(root:Path) -> tuple[list[Path|None], list[str], bool]:
                               "folders")
     return dirs, names, mapping.is_file()
 
-# %% ../nbs/01_data.ipynb #79b08644
-def load_image_folder(root:str|Path, # folder with one sub-folder of images per class
-                      size:int|None=None, # resize every image to size x size; None: all must share one size
-                      channels:int|None=None, # 1 (grey) or 3 (RGB); None: 1 if every image is grey, else 3
-                      on_corrupt:str='raise', # 'raise' or 'skip' unreadable files (skips are warned about)
-                      progress:bool=False, # show a progress bar
-                     ) -> ImageDataset:
-    "Images from an ImageFolder-style directory (one sub-folder per class) as an `ImageDataset` in [0,1]."
-    from PIL import Image
-    root = Path(root)
-    if not root.is_dir(): raise DatasetNotFoundError(f"image folder {root} does not exist; check the path")
-    if on_corrupt not in ('raise', 'skip'):
-        raise ConfigError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
-    size = check_image_size(size)
-    if channels not in (None, 1, 3): raise ConfigError(f"channels must be 1, 3 or None, got {channels!r}")
-    class_dirs, names, listed = _class_folders(root)
+# %% ../nbs/01_data.ipynb #5c1d3867
+def _image_files(class_dirs:list, listed:bool) -> list:
+    "(file, class index) of every image below the class folders, in a fixed order."
     files = []
     for k, d in enumerate(class_dirs):
         if d is None: continue                                  # a class classes.json lists with no images
@@ -351,21 +356,26 @@ def load_image_folder(root:str|Path, # folder with one sub-folder of images per 
             raise DataError(f"class folder {d} holds no images ({', '.join(IMAGE_EXTENSIONS)}); add some or "
                             f"remove it")
         files += [(f, k) for f in fs]
+    return files
+
+# %% ../nbs/01_data.ipynb #5c603e25
+def _read_images(files:list, on_corrupt:str, progress:bool, name:str) -> tuple[list, list, list]:
+    "The decoded images, their labels, and the files skipped as unreadable (when on_corrupt='skip')."
     if progress:
         from tqdm.auto import tqdm
-        files_iter = tqdm(files, desc=f'reading {root.name}', unit='img')
-    else: files_iter = files
+        files = tqdm(files, desc=f'reading {name}', unit='img')
     images, labels, skipped = [], [], []
-    for f, k in files_iter:
+    for f, k in files:
         try: images.append(_read_image(f)); labels.append(k)
         except DataError:
             if on_corrupt == 'raise': raise
             skipped.append(str(f))
-    if skipped: warnings.warn(f"skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}"
-                              + (' ...' if len(skipped) > 5 else ''), SkippedFilesWarning, stacklevel=2)
-    for k in range(len(class_dirs)):
-        if class_dirs[k] is not None and k not in labels:
-            raise DataError(f"class {names[k]!r} has no readable images left")
+    return images, labels, skipped
+
+# %% ../nbs/01_data.ipynb #f9001339
+def _stack_images(images:list, channels:int|None, size:int|None) -> torch.Tensor:
+    "PIL images as one float tensor (N, C, H, W) in [0,1]: converted to grey or RGB, resized, of one size."
+    from PIL import Image
     if channels is None: channels = 1 if all(im.mode in _GREY_MODES for im in images) else 3
     mode = 'L' if channels == 1 else 'RGB'
     images = [im.convert(mode) if im.mode != mode else im for im in images]
@@ -377,8 +387,30 @@ def load_image_folder(root:str|Path, # folder with one sub-folder of images per 
                         f"{say_arg('size', 'N', placeholder=True)} to resize them all")
     arr = np.stack([np.asarray(im, dtype=np.uint8).reshape(im.size[1], im.size[0], channels)
                     for im in images])
-    x = convert_range(torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), 'uint8', '[0,1]')
-    return ImageDataset(x, torch.tensor(labels), classes=names)
+    return convert_range(torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), 'uint8', '[0,1]')
+
+# %% ../nbs/01_data.ipynb #b557370a
+def load_image_folder(root:str|Path, # folder with one sub-folder of images per class
+                      size:int|None=None, # resize every image to size x size; None: all must share one size
+                      channels:int|None=None, # 1 (grey) or 3 (RGB); None: 1 if every image is grey, else 3
+                      on_corrupt:str='raise', # 'raise' or 'skip' unreadable files (skips are warned about)
+                      progress:bool=False, # show a progress bar
+                     ) -> ImageDataset:
+    "Images from an ImageFolder-style directory (one sub-folder per class) as an `ImageDataset` in [0,1]."
+    root = Path(root)
+    if not root.is_dir(): raise DatasetNotFoundError(f"image folder {root} does not exist; check the path")
+    if on_corrupt not in ('raise', 'skip'):
+        raise ConfigError(f"on_corrupt must be 'raise' or 'skip', got {on_corrupt!r}")
+    size = check_image_size(size)
+    if channels not in (None, 1, 3): raise ConfigError(f"channels must be 1, 3 or None, got {channels!r}")
+    class_dirs, names, listed = _class_folders(root)
+    images, labels, skipped = _read_images(_image_files(class_dirs, listed), on_corrupt, progress, root.name)
+    if skipped: warnings.warn(f"skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}"
+                              + (' ...' if len(skipped) > 5 else ''), SkippedFilesWarning, stacklevel=2)
+    for k in range(len(class_dirs)):
+        if class_dirs[k] is not None and k not in labels:
+            raise DataError(f"class {names[k]!r} has no readable images left")
+    return ImageDataset(_stack_images(images, channels, size), torch.tensor(labels), classes=names)
 
 # %% ../nbs/01_data.ipynb #c1d368b6
 def safe_folder_name(name:str, # a class name (already checked by check_class_names)
@@ -389,6 +421,7 @@ def safe_folder_name(name:str, # a class name (already checked by check_class_na
     s = s.lstrip('.').strip() or 'class'
     return s[:100]
 
+# %% ../nbs/01_data.ipynb #05b499ec
 def save_image_folder(ds:ImageDataset, # the dataset to write
                       root:str|Path, # a new folder (or one this library wrote, with overwrite=True)
                       ext:str='png', # image format
@@ -424,6 +457,7 @@ def _to_nchw(x:np.ndarray) -> np.ndarray:
     raise DataError(f"x must have shape (N, H, W), (N, C, H, W) or (N, H, W, C) with C in (1, 3), got "
                     f"{x.shape}")
 
+# %% ../nbs/01_data.ipynb #53d9b079
 def to_float_range(x, # images as an array or tensor
                    value_range:str, # the range they are in: '[0,1]', '[-1,1]' or 'uint8'
                    what:str='images', # how to name them in errors
@@ -442,6 +476,7 @@ def to_float_range(x, # images as an array or tensor
         x = x.to(torch.uint8)
     return convert_range(x, 'uint8', '[0,1]'), '[0,1]'
 
+# %% ../nbs/01_data.ipynb #fe058072
 def encode_labels(y, # labels: whole numbers (any, e.g. 1..10) or strings
                   classes=None, # the class names, if known: y must index (ints) or name (strings) them
                  ) -> tuple[np.ndarray, list[str]]:
@@ -468,6 +503,7 @@ def encode_labels(y, # labels: whole numbers (any, e.g. 1..10) or strings
         return y.astype(np.int64), [str(v) for v in values]
     return np.searchsorted(values, y).astype(np.int64), [str(v) for v in values]
 
+# %% ../nbs/01_data.ipynb #ddb2e95d
 def read_npz(path:str|Path, # a .npz file holding `x` and `y`, optionally `classes` and `value_range`
              value_range:str|None=None, # range of a float `x` when the file does not say
             ) -> tuple[np.ndarray, np.ndarray, list|None, str]:
@@ -497,6 +533,7 @@ def read_npz(path:str|Path, # a .npz file holding `x` and `y`, optionally `class
     y, classes = encode_labels(arrays['y'], classes)
     return x, y, classes, check_value_range(rng)
 
+# %% ../nbs/01_data.ipynb #9cd88a63
 def load_npz(path:str|Path, # a .npz holding `x` (images), `y` (labels), perhaps `classes` and `value_range`
              value_range:str|None=None, # range of a float `x` when the file does not say
             ) -> ImageDataset:
@@ -560,6 +597,7 @@ class ToyData:
     modes: torch.Tensor
     std: float
 
+# %% ../nbs/01_data.ipynb #e5210e83
 def _mixture(modes:torch.Tensor, n:int, std:float, seed) -> ToyData:
     if n < 1: raise ConfigError(f"n must be >= 1, got {n}")
     if std <= 0: raise ConfigError(f"std must be > 0, got {std}")
@@ -567,12 +605,14 @@ def _mixture(modes:torch.Tensor, n:int, std:float, seed) -> ToyData:
     y = torch.randint(len(modes), (n,), generator=g)
     return ToyData(modes[y] + std * torch.randn(n, 2, generator=g), y, modes, float(std))
 
+# %% ../nbs/01_data.ipynb #a529e956
 def ring_of_gaussians(n:int=1000, n_modes:int=8, radius:float=2., std:float=0.02,
                       seed:int|None=None) -> ToyData:
     "Samples from `n_modes` Gaussians evenly spaced on a circle of `radius`."
     t = torch.arange(n_modes) * 2 * torch.pi / n_modes
     return _mixture(radius * torch.stack([t.cos(), t.sin()], 1), n, std, seed)
 
+# %% ../nbs/01_data.ipynb #048793ab
 def grid_of_gaussians(n:int=1000, side:int=5, spacing:float=2., std:float=0.05,
                       seed:int|None=None) -> ToyData:
     "Samples from `side`**2 Gaussians on a square grid centred at the origin."
@@ -611,6 +651,7 @@ def _row_keys(x:np.ndarray) -> np.ndarray:
     flat = np.ascontiguousarray(x.reshape(len(x), -1))
     return flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel()
 
+# %% ../nbs/01_data.ipynb #8be7cc25
 def _find_duplicates(x:np.ndarray, y:np.ndarray):
     "Indices of repeated (image, label) pairs after their first copy, and of images seen with several labels."
     keys = _row_keys(x)
@@ -675,6 +716,7 @@ def channel_stats(ds:ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
     x = ds.images.transpose(0, 1).reshape(ds.images.shape[1], -1).double()
     return x.mean(1).float(), x.std(1).float()
 
+# %% ../nbs/01_data.ipynb #f8a4048e
 def standardize(images:torch.Tensor, mean:torch.Tensor, std:torch.Tensor, eps:float=1e-8) -> torch.Tensor:
     "Standardise each channel: `(images - mean) / std`, statistics of shape `(C,)`."
     mean, std = torch.as_tensor(mean, device=images.device), torch.as_tensor(std, device=images.device)
@@ -692,6 +734,7 @@ def _part_sizes(n:int, fractions) -> list[int]:
             j = max(range(len(sizes)), key=lambda j: sizes[j]); sizes[j] -= 1; sizes[i] += 1
     return sizes
 
+# %% ../nbs/01_data.ipynb #a3fa505b
 def check_fractions(fractions, # one share per part
                     n_parts:int|None=None, # how many parts there must be
                    ) -> list[float]:
@@ -706,6 +749,7 @@ def check_fractions(fractions, # one share per part
                           f"e.g. 0.8 0.1 0.1")
     return fractions
 
+# %% ../nbs/01_data.ipynb #f08e9e6f
 def stratified_split(ds:ImageDataset, # the dataset to split
                      fractions=(0.8, 0.1, 0.1), # share of each part; must sum to 1
                      seed:int=0, # seed of the shuffle inside each class
@@ -740,6 +784,7 @@ def imbalance_counts(n_classes:int, n_max:int, ratio:float, kind:str='exponentia
     else: raise ConfigError(f"kind must be 'exponential' or 'step', got {kind!r}")
     return [max(1, int(round(v))) for v in c]
 
+# %% ../nbs/01_data.ipynb #602afed5
 def make_imbalanced(ds:ImageDataset, # the (balanced) dataset
                     counts, # samples to keep per class: K counts, or a {class name or index: count} dict
                     seed:int=0, # seed for which samples are kept
@@ -800,6 +845,7 @@ def save_splits(splits:dict, path:str|Path, overwrite:bool=False) -> Path:
                             parts=np.array(list(splits)), **arrays)
     return Path(path)
 
+# %% ../nbs/01_data.ipynb #a4a2c9c1
 def load_splits(path:str|Path) -> dict[str, ImageDataset]:
     "Read splits written by `save_splits` (or `genai-data prepare`), as `{name: ImageDataset}`."
     path = Path(path)
@@ -823,6 +869,7 @@ def quantize(ds:ImageDataset) -> ImageDataset:
     x8 = convert_range(ds.images, ds.value_range, 'uint8')
     return ImageDataset(convert_range(x8, 'uint8', '[0,1]'), ds.labels, ds.classes)
 
+# %% ../nbs/01_data.ipynb #46934e43
 def dataset_hash(ds:ImageDataset) -> str:
     "SHA-256 of a dataset's 8-bit images, labels and class names: the same data gives the same hash."
     x = convert_range(ds.images, ds.value_range, 'uint8').contiguous().numpy()

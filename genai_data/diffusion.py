@@ -61,8 +61,8 @@ def q_sample(x0:torch.Tensor, # clean data (N, ...)
     return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
 # %% ../nbs/10_diffusion.ipynb #f9f3b3f0
-def q_posterior(schedule:NoiseSchedule, x0:torch.Tensor, xt:torch.Tensor, t) -> tuple[torch.Tensor,
-                                                                                      torch.Tensor]:
+def q_posterior(schedule:NoiseSchedule, x0:torch.Tensor, xt:torch.Tensor,
+                t) -> tuple[torch.Tensor, torch.Tensor]:
     "Mean and variance of q(x_{t-1} | x_t, x_0), the Gaussian the reverse step imitates."
     ab, ab_prev = schedule.ab(t, x0), schedule.ab(torch.as_tensor(t) - 1, x0)
     beta = 1 - ab / ab_prev
@@ -161,6 +161,7 @@ class _ResBlock(nn.Module):
         h = self.c1(F.silu(self.n1(x))) + self.emb(F.silu(emb))[:, :, None, None]
         return self.c2(F.silu(self.n2(h))) + self.skip(x)
 
+# %% ../nbs/10_diffusion.ipynb #93956e9c
 class UNet(nn.Module):
     "A small U-Net net(x, t, y) for images: residual blocks at 3 resolutions, skips, time and class."
     def __init__(self, image_shape=(1, 16, 16), # (C, H, W); H and W divisible by 4
@@ -242,6 +243,7 @@ def _drop_labels(self:DiffusionModel, y, generator=None):
     drop = draw_noise(y.shape, generator, y.device, uniform=True) < self.p_uncond
     return torch.where(drop, torch.full_like(y, self.n_classes), y)
 
+# %% ../nbs/10_diffusion.ipynb #ece1608d
 def _loss(self:DiffusionModel, x0:torch.Tensor, y=None, generator=None) -> torch.Tensor:
     "The training loss on clean data x0: DDPM's simple noise-prediction loss, or flow matching's regression."
     x0 = self._check_x(x0)
@@ -256,6 +258,7 @@ def _loss(self:DiffusionModel, x0:torch.Tensor, y=None, generator=None) -> torch
     tb = t.reshape(-1, *([1] * (x0.ndim - 1))).to(x0.dtype)
     return F.mse_loss(self.net((1 - tb) * noise + tb * x0, t, y), x0 - noise)
 
+# %% ../nbs/10_diffusion.ipynb #612b0d0c
 DiffusionModel.loss = _loss
 DiffusionModel.forward = _loss
 
@@ -269,6 +272,7 @@ def _predict(self:DiffusionModel, x, t, y=None, guidance:float=1.0):
     c, u = out.chunk(2)
     return u + guidance * (c - u)
 
+# %% ../nbs/10_diffusion.ipynb #d45c1d4f
 DiffusionModel.predict = _predict
 
 # %% ../nbs/10_diffusion.ipynb #68c8b70d
@@ -305,6 +309,7 @@ def _sample(self:DiffusionModel, n:int, # how many samples
     finally: self.train(was)
     return out
 
+# %% ../nbs/10_diffusion.ipynb #67936035
 DiffusionModel.sample = _sample
 
 # %% ../nbs/10_diffusion.ipynb #e23d2f33

@@ -17,8 +17,9 @@ from .data import ImageDataset, plot_class_counts, quantize, save_image_folder
 from .gate import ARM_WORDS, GATE_METRICS, METRIC_WORDS, comparison_words
 
 # %% auto #0
-__all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'REPORT_SECTIONS', 'QUALITY_WORDS', 'FILTER_WORDS', 'REPORT_CSS', 'REPORT_TEMPLATE',
-           'save_npz', 'hash_tree', 'report_context', 'render_report', 'versions', 'export_synthetic', 'verify_dataset']
+__all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'REPORT_SECTIONS', 'QUALITY_WORDS', 'FILTER_WORDS', 'REPORT_CSS', 'REPORT_HEAD',
+           'REPORT_TAIL', 'REPORT_BLOCKS', 'REPORT_TEMPLATE', 'save_npz', 'hash_tree', 'report_context',
+           'render_report', 'versions', 'export_synthetic', 'verify_dataset']
 
 # %% ../nbs/14_export.ipynb #7d29e095
 MANIFEST = 'manifest.json'
@@ -33,6 +34,7 @@ def save_npz(path:Path, # the .npz file to write
                             y=ds.labels.numpy(),
                             classes=np.array(ds.classes), value_range=np.array('uint8'), **extra)
 
+# %% ../nbs/14_export.ipynb #36f4a854
 def hash_tree(folder:Path) -> dict:
     "{relative path: SHA-256} of every file under `folder`, except the manifest and this library's markers."
     skip = (MANIFEST, OUTPUT_MARKER, TMP_MARKER)
@@ -61,33 +63,38 @@ img { image-rendering: pixelated; max-width: 100%; }
 .note { color: #555; font-size: .92em; } code { background: #f3f3f3; padding: 0 3px; }
 """
 
-# %% ../nbs/14_export.ipynb #4e4f5b79
-REPORT_TEMPLATE = """<!DOCTYPE html>
+# %% ../nbs/14_export.ipynb #a6c56612
+REPORT_HEAD = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title><style>{{ css }}</style></head>
 <body><h1>{{ title }}</h1>
-{% block summary %}<section id="summary"><h2>Verdict</h2>
+"""
+REPORT_TAIL = """</body></html>
+"""
+REPORT_BLOCKS = {}   # one Jinja2 block per section, in REPORT_SECTIONS order
+
+REPORT_BLOCKS['summary'] = """<section id="summary"><h2>Verdict</h2>
 <p class="verdict {{ 'ok' if accepted else 'bad' }}">
 <b>{{ 'ACCEPTED' if accepted else 'REJECTED' }}</b>: {{ advice }}.</p>
 {% for r in reasons %}<p>{{ r }}</p>{% endfor %}
 <p>Exported as <code>{{ exported_as }}/</code>
 {%- if accepted_anyway %}, at the user's request, although the gate rejected it{% endif %}.</p>
-</section>{% endblock %}
-
-{% block counts %}<section id="counts"><h2>Class counts</h2>
+</section>"""
+REPORT_BLOCKS['counts'] = """<section id="counts"><h2>Class counts</h2>
 <img alt="class counts" src="{{ counts_png }}">
 <table><tr><th class="name">class</th><th>real</th><th>added</th><th>after</th></tr>
 {% for c, b, a, t in counts %}
 <tr><td class="name">{{ c }}</td><td>{{ b }}</td><td>{{ a }}</td><td>{{ t }}</td></tr>
-{% endfor %}</table></section>{% endblock %}
+{% endfor %}</table></section>"""
 
-{% block samples %}<section id="samples"><h2>Real and synthetic images, class by class</h2>
+# %% ../nbs/14_export.ipynb #ef54357b
+REPORT_BLOCKS['samples'] = """<section id="samples"><h2>Real and synthetic images, class by class</h2>
 <table><tr><th class="name">class</th><th>real training images</th><th>synthetic images</th></tr>
 {% for name, real, syn in samples %}<tr><td class="name">{{ name }}</td>
 <td>{% if real %}<img alt="real {{ name }}" src="{{ real }}">{% else %}-{% endif %}</td>
 <td>{% if syn %}<img alt="synthetic {{ name }}" src="{{ syn }}">{% else %}-{% endif %}</td></tr>
-{% endfor %}</table></section>{% endblock %}
-
-{% block neighbours %}<section id="neighbours"><h2>The synthetic images closest to a training image</h2>
+{% endfor %}</table></section>"""
+REPORT_BLOCKS[
+        'neighbours'] = """<section id="neighbours"><h2>The synthetic images closest to a training image</h2>
 {% if pairs %}
 <p class="note">Top: the synthetic images; bottom: the nearest training image of the same class.</p>
 <img alt="closest synthetic images" src="{{ pairs_synthetic }}"><br>
@@ -96,9 +103,10 @@ REPORT_TEMPLATE = """<!DOCTYPE html>
 {% for p in pairs %}
 <tr><td class="name">{{ p['class'] }}</td><td>{{ '%.3f' % p['distance'] }}</td></tr>
 {% endfor %}</table>
-{% else %}<p>There are no synthetic images.</p>{% endif %}</section>{% endblock %}
+{% else %}<p>There are no synthetic images.</p>{% endif %}</section>"""
 
-{% block quality %}<section id="quality"><h2>Per-class quality of the synthetic images</h2>
+# %% ../nbs/14_export.ipynb #31bb2dbc
+REPORT_BLOCKS['quality'] = """<section id="quality"><h2>Per-class quality of the synthetic images</h2>
 {% if quality_rows %}<table><tr><th class="name">class</th>
 {% for k in quality_keys %}<th>{{ k }}</th>{% endfor %}<th class="name">flag</th></tr>
 {% for name, values, flag in quality_rows %}<tr><td class="name">{{ name }}</td>
@@ -107,9 +115,10 @@ REPORT_TEMPLATE = """<!DOCTYPE html>
 {% else %}<p>{{ quality_note }}</p>{% endif %}
 <p class="note">Features: {{ quality_features }}; k = {{ quality_k }}. Spread: the mean nearest-neighbour
 distance among the synthetic images over that among real ones (near 0: one image repeated).</p>
-</section>{% endblock %}
+</section>"""
 
-{% block gate %}<section id="gate"><h2>Does it help a classifier?</h2>
+# %% ../nbs/14_export.ipynb #45fdf7ce
+REPORT_BLOCKS['gate'] = """<section id="gate"><h2>Does it help a classifier?</h2>
 <p>{{ n_seeds }} seeds, {{ epochs }} epochs per classifier, {{ n_held_out }} held-out real images, a paired
 bootstrap ({{ n_boot }} resamples of images and seeds), 95% intervals. Tail classes (the rarest half):
 {{ tail }}.</p>
@@ -128,31 +137,32 @@ bootstrap ({{ n_boot }} resamples of images and seeds), 95% intervals. Tail clas
 {% for name, c in per_class %}
 <tr><td class="name">{{ name }}</td><td>{{ '%+.3f' % c['gain'] }}</td>
 <td>[{{ '%+.3f' % c['lo'] }}, {{ '%+.3f' % c['hi'] }}]</td><td class="name">{{ c['verdict'] }}</td></tr>
-{% endfor %}</table></section>{% endblock %}
+{% endfor %}</table></section>"""
 
-{% block filtering %}<section id="filtering"><h2>Filtering</h2>
+# %% ../nbs/14_export.ipynb #4d443315
+REPORT_BLOCKS['filtering'] = """<section id="filtering"><h2>Filtering</h2>
 {% if filter_rows %}<table><tr><th class="name">class</th>
 {% for k in filter_keys %}<th>{{ k }}</th>{% endfor %}</tr>
 {% for name, values in filter_rows %}<tr><td class="name">{{ name }}</td>
 {% for v in values %}<td>{{ v }}</td>{% endfor %}</tr>
 {% endfor %}</table>
-{% else %}<p>No filter was applied.</p>{% endif %}</section>{% endblock %}
-
-{% block timings %}<section id="timings"><h2>Time taken</h2>
+{% else %}<p>No filter was applied.</p>{% endif %}</section>"""
+REPORT_BLOCKS['timings'] = """<section id="timings"><h2>Time taken</h2>
 <table><tr><th class="name">stage</th><th>seconds</th></tr>
 {% for k, v in timings %}<tr><td class="name">{{ k }}</td><td>{{ '%.1f' % v }}</td></tr>{% endfor %}
-</table></section>{% endblock %}
-
-{% block provenance %}<section id="provenance"><h2>Provenance</h2><table>
+</table></section>"""
+REPORT_BLOCKS['provenance'] = """<section id="provenance"><h2>Provenance</h2><table>
 {% for k, v in provenance %}
 <tr><td class="name">{{ k }}</td><td class="name"><code>{{ v }}</code></td></tr>
-{% endfor %}</table></section>{% endblock %}
-</body></html>
-"""
+{% endfor %}</table></section>"""
+
+REPORT_TEMPLATE = REPORT_HEAD + ''.join('{% block ' + name + ' %}' + REPORT_BLOCKS[name] + '{% endblock %}\n'
+                                       for name in REPORT_SECTIONS) + REPORT_TAIL
 
 # %% ../nbs/14_export.ipynb #d50658db
 def _data_uri(png:bytes) -> str: return 'data:image/png;base64,' + base64.b64encode(png).decode()
 
+# %% ../nbs/14_export.ipynb #8300bffa
 def _class_strips(train:ImageDataset, synthetic:ImageDataset, per_class:int=8, seed:int=0) -> list:
     "Per class: a strip of real training images and one of synthetic images, as data URIs (None when empty)."
     g, rows = torch.Generator().manual_seed(seed), []
@@ -173,12 +183,14 @@ def _flag(name:str, q:dict) -> str:
         if name in q.get(key, ()): return word
     return ''
 
+# %% ../nbs/14_export.ipynb #87aad4ed
 def _quality_context(q:dict) -> dict:
     keys = [k for k in QUALITY_WORDS if k in q.get('mean', {})]
     rows = [(n, [v[k] for k in keys], _flag(n, q)) for n, v in q.get('classes', {}).items()]
     return dict(quality_keys=[QUALITY_WORDS[k] for k in keys], quality_rows=rows, quality_k=q.get('k', '-'),
                 quality_note=q.get('note', 'not measured'), quality_features=q.get('features', '-'))
 
+# %% ../nbs/14_export.ipynb #f1e9a24f
 def _gate_context(g:dict) -> dict:
     arms = [(ARM_WORDS.get(a, a), [f"{v[m]['mean']:.3f} ± {v[m]['std']:.3f}" for m in GATE_METRICS])
             for a, v in g['arms'].items()]
@@ -199,6 +211,7 @@ def _provenance_rows(report:dict) -> list:
     rows += [(k, v) for k, v in p['versions'].items()]
     return rows + [('device', p.get('device', '-')), ('processes', p.get('world_size', 1))]
 
+# %% ../nbs/14_export.ipynb #fa55677a
 def report_context(report:dict, # the numbers (what report.json holds)
                    train:ImageDataset, synthetic:ImageDataset) -> dict: # the real and the exported images
     "Everything the report template shows, computed from the report's numbers and the two datasets."
@@ -249,6 +262,7 @@ def versions() -> dict:
             'torchvision': torchvision.__version__,
             'numpy': np.__version__, 'python': platform.python_version(), 'platform': platform.platform()}
 
+# %% ../nbs/14_export.ipynb #c842f4bd
 def export_synthetic(folder:Path, # an empty folder (the temporary one of atomic_dir)
                      train:ImageDataset, synthetic:ImageDataset, # real training images, synthetic images
                      report:dict, # the report's numbers (decision, gate, quality, ...)

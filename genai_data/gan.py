@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _sn
+from fastcore.basics import patch
 from .core import ConfigError, DataError, draw_noise
 from .data import balanced_labels, check_model_labels, one_hot_labels
 from .augment import DiffAugment
@@ -27,6 +28,7 @@ GAN_LOSSES = ('ns', 'saturating', 'hinge', 'wgan-gp')
 def _check_loss(loss):
     if loss not in GAN_LOSSES: raise ConfigError(f"unknown GAN loss {loss!r}; use one of {GAN_LOSSES}")
 
+# %% ../nbs/08_gan.ipynb #e14ee5f7
 def gan_d_loss(real_logits, fake_logits, loss:str):
     "The discriminator's loss for real and fake logits (gradient penalty excluded); see the table."
     _check_loss(loss)
@@ -34,6 +36,7 @@ def gan_d_loss(real_logits, fake_logits, loss:str):
     if loss == 'hinge': return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
     return fake_logits.mean() - real_logits.mean()
 
+# %% ../nbs/08_gan.ipynb #856b90f8
 def gan_g_loss(fake_logits, loss:str):
     "The generator's loss for the discriminator's logits on fakes; see the table."
     _check_loss(loss)
@@ -51,6 +54,7 @@ def gradient_penalty(D, real, fake, y=None, generator=None):
     grad, = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
+# %% ../nbs/08_gan.ipynb #8b54fc49
 def r1_penalty(D, real, y=None):
     "R1 penalty (Mescheder et al., 2018): mean over real samples of ||grad_x D(x)||^2."
     x = real.detach().requires_grad_(True)
@@ -92,46 +96,52 @@ class GANStep(Step):
     def _G(self, G, z, y): return G(z, y) if self.conditional else G(z)
     def _D(self, D, x, y): return D(x, y) if self.conditional else D(x)
 
-    def penalties(self, D, real, fake, y=None):
-        "D's regularisers in float32: gp_weight * gradient penalty + r1_weight / 2 * R1, and their logs."
-        total, logs = 0., {}
-        if self.loss == 'wgan-gp':
-            logs['gp'] = gradient_penalty(D, real.float(), fake.float(), y)
-            total = total + self.gp_weight * logs['gp']
-        if self.r1_weight:
-            logs['r1'] = r1_penalty(D, real.float(), y)
-            total = total + self.r1_weight / 2 * logs['r1']
-        return total, {k: v.detach() for k, v in logs.items()}
+# %% ../nbs/08_gan.ipynb #fc05e5ef
+@patch
+def penalties(self:GANStep, D, real, fake, y=None):
+    "D's regularisers in float32: gp_weight * gradient penalty + r1_weight / 2 * R1, and their logs."
+    total, logs = 0., {}
+    if self.loss == 'wgan-gp':
+        logs['gp'] = gradient_penalty(D, real.float(), fake.float(), y)
+        total = total + self.gp_weight * logs['gp']
+    if self.r1_weight:
+        logs['r1'] = r1_penalty(D, real.float(), y)
+        total = total + self.r1_weight / 2 * logs['r1']
+    return total, {k: v.detach() for k, v in logs.items()}
 
-    def train_batch(self, learn, batch):
-        real, y = batch
-        G, D, n = learn.models['G'], learn.models['D'], len(real)
-        y = y if self.conditional else None
+# %% ../nbs/08_gan.ipynb #6b8d575c
+@patch
+def train_batch(self:GANStep, learn, batch):
+    real, y = batch
+    G, D, n = learn.models['G'], learn.models['D'], len(real)
+    y = y if self.conditional else None
+    z = draw_noise((n, self.latent_dim), device=real.device)
+    with torch.no_grad(), learn.autocast(): fake = self._G(G, z, y)          # no gradient into G
+    # one augmentation, shared by the loss and the penalties
+    real_in, fake_in = self.augment(real), self.augment(fake)
+    with learn.autocast():
+        d_real, d_fake = self._D(D, real_in, y), self._D(D, fake_in, y)
+        loss_d = gan_d_loss(d_real.float(), d_fake.float(), self.loss)
+    penalty, logs = self.penalties(D, real_in, fake_in, y)
+    logs = {'loss_D': loss_d.detach(), 'D(real)': torch.sigmoid(d_real.detach().float()).mean(),
+            'D(fake)': torch.sigmoid(d_fake.detach().float()).mean(), **logs}
+    learn.optimize(loss_d + penalty, 'D')
+    if learn.step_count % self.n_critic == 0:
         z = draw_noise((n, self.latent_dim), device=real.device)
-        with torch.no_grad(), learn.autocast(): fake = self._G(G, z, y)          # no gradient into G
-        # one augmentation, shared by the loss and the penalties
-        real_in, fake_in = self.augment(real), self.augment(fake)
-        with learn.autocast():
-            d_real, d_fake = self._D(D, real_in, y), self._D(D, fake_in, y)
-            loss_d = gan_d_loss(d_real.float(), d_fake.float(), self.loss)
-        penalty, logs = self.penalties(D, real_in, fake_in, y)
-        logs = {'loss_D': loss_d.detach(), 'D(real)': torch.sigmoid(d_real.detach().float()).mean(),
-                'D(fake)': torch.sigmoid(d_fake.detach().float()).mean(), **logs}
-        learn.optimize(loss_d + penalty, 'D')
-        if learn.step_count % self.n_critic == 0:
-            z = draw_noise((n, self.latent_dim), device=real.device)
-            with frozen(learn.raw_models['D']), learn.autocast():
-                loss_g = gan_g_loss(self._D(D, self.augment(self._G(G, z, y)), y).float(), self.loss)
-            learn.optimize(loss_g, 'G')
-            logs['loss_G'] = loss_g.detach()
-        return logs
+        with frozen(learn.raw_models['D']), learn.autocast():
+            loss_g = gan_g_loss(self._D(D, self.augment(self._G(G, z, y)), y).float(), self.loss)
+        learn.optimize(loss_g, 'G')
+        logs['loss_G'] = loss_g.detach()
+    return logs
 
-    def sample(self, learn, n, y=None, generator=None):
-        "n samples from the generator (its EMA copy when kept), from noise drawn with `generator`."
-        G = learn.eval_model('G')
-        dev = next(G.parameters()).device
-        z = draw_noise((n, self.latent_dim), generator, dev)
-        with torch.no_grad(): return self._G(G, z, y.to(dev) if torch.is_tensor(y) else y)
+# %% ../nbs/08_gan.ipynb #c4eb8d60
+@patch
+def sample(self:GANStep, learn, n, y=None, generator=None):
+    "n samples from the generator (its EMA copy when kept), from noise drawn with `generator`."
+    G = learn.eval_model('G')
+    dev = next(G.parameters()).device
+    z = draw_noise((n, self.latent_dim), generator, dev)
+    with torch.no_grad(): return self._G(G, z, y.to(dev) if torch.is_tensor(y) else y)
 
 # %% ../nbs/08_gan.ipynb #93250907
 class _Generator(nn.Module):
@@ -160,6 +170,7 @@ class _Generator(nn.Module):
 # %% ../nbs/08_gan.ipynb #5c040b0e
 def _maybe_sn(layer, sn): return _sn(layer) if sn else layer
 
+# %% ../nbs/08_gan.ipynb #0f3ced35
 class MLPGenerator(_Generator):
     "MLP generator: z (+ label embedding) -> hidden layers -> `data_shape` (tanh for images, else linear)."
     def __init__(self, latent_dim:int, data_shape, hidden=(256, 256, 256), n_classes:int|None=None,
@@ -178,6 +189,7 @@ class MLPGenerator(_Generator):
         h = torch.cat([z, self.embed(y)], 1) if self.n_classes else z
         return self.net(h).reshape(len(z), *self.data_shape)
 
+# %% ../nbs/08_gan.ipynb #655cc7e4
 class MLPDiscriminator(nn.Module):
     "MLP discriminator (logits); optional projection conditioning, spectral norm, PacGAN packs of `pack`."
     def __init__(self, data_shape, hidden=(256, 256, 256), n_classes:int|None=None, spectral_norm:bool=False,
@@ -214,6 +226,7 @@ def _n_blocks(image_shape):
                           "resize the images (e.g. load_digits(16) or prepare --size 16)")
     return int(math.log2(h)) - 2
 
+# %% ../nbs/08_gan.ipynb #52be29c6
 class DCGANGenerator(_Generator):
     "DCGAN generator for 16/32/64-pixel images in [-1, 1]; conditional on labels when `n_classes` is set."
     def __init__(self, latent_dim:int=64, image_shape=(1, 32, 32), width:int=64, n_classes:int|None=None):
@@ -229,13 +242,14 @@ class DCGANGenerator(_Generator):
         for _ in range(nb):
             blocks += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU()]
             c //= 2
-        self.blocks, self.to_image = nn.Sequential(*blocks), nn.Sequential(nn.Conv2d(c, channels, 3, 1, 1),
-                                                                           nn.Tanh())
+        self.blocks = nn.Sequential(*blocks)
+        self.to_image = nn.Sequential(nn.Conv2d(c, channels, 3, 1, 1), nn.Tanh())
     def forward(self, z, y=None):
         y = self._check_z(z, y)
         h = torch.cat([z, self.embed(y)], 1) if self.n_classes else z
         return self.to_image(self.blocks(self.project(h)))
 
+# %% ../nbs/08_gan.ipynb #c61d8a16
 class DCGANDiscriminator(nn.Module):
     "DCGAN discriminator (logits): 'projection' or 'concat' conditioning, spectral norm, an ACGAN head."
     def __init__(self, image_shape=(1, 32, 32), width:int=64, n_classes:int|None=None,
@@ -304,8 +318,8 @@ class ACGANStep(GANStep):
             z = draw_noise((n, self.latent_dim), device=real.device)
             with frozen(learn.raw_models['D']), learn.autocast():
                 adv, cls = D(self.augment(G(z, y_fake)), return_aux=True)
-                loss_g = gan_g_loss(adv.float(), self.loss) + self.aux_weight * F.cross_entropy(cls.float(),
-                                                                                                y_fake)
+                aux = F.cross_entropy(cls.float(), y_fake)
+                loss_g = gan_g_loss(adv.float(), self.loss) + self.aux_weight * aux
             learn.optimize(loss_g, 'G')
             logs['loss_G'] = loss_g.detach()
         return logs

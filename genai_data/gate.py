@@ -47,6 +47,7 @@ def tail_classes(counts) -> list[int]:
     counts = list(map(int, counts))
     return sorted(sorted(range(len(counts)), key=lambda c: counts[c])[:max(1, len(counts) // 2)])
 
+# %% ../nbs/12_gate.ipynb #5fec5594
 def confusion(pred:torch.Tensor, # (..., n) predicted classes
               y:torch.Tensor, # (..., n) true classes
               k:int) -> torch.Tensor: # the number of classes
@@ -75,6 +76,7 @@ def interval(samples:torch.Tensor, # bootstrap values of one quantity
     a = round((1 - level) / 2, 10)                   # 0.025 exactly for 0.95, not 0.025000000000000022
     return torch.quantile(samples, a).item(), torch.quantile(samples, round(1 - a, 10)).item()
 
+# %% ../nbs/12_gate.ipynb #e59a9557
 def verdict_of(lo:float, hi:float) -> str:
     "'helps' when an interval of a gain lies above zero, 'hurts' below, 'no evidence' otherwise."
     return 'helps' if lo > 0 else 'hurts' if hi < 0 else 'no evidence'
@@ -85,6 +87,7 @@ def _within_class_indices(y:torch.Tensor, k:int, n_boot:int, rng) -> torch.Tenso
     return torch.cat([pos[torch.randint(len(pos), (n_boot, len(pos)), generator=rng)]
                       for pos in (torch.nonzero(y == c).flatten() for c in range(k)) if len(pos)], 1)
 
+# %% ../nbs/12_gate.ipynb #31f8a576
 def paired_bootstrap(preds:dict, # {arm: (S, n) predictions, one row per seed}
                      y:torch.Tensor, k:int, tail:list[int], # the held-out labels, classes, tail classes
                      n_boot:int=2000, seed:int=0) -> dict:
@@ -145,6 +148,7 @@ def _arm_summary(point:dict) -> dict:
                 'per_seed': point[m].tolist()} for m in GATE_METRICS} | {
             'per_class_recall': point['recall'].mean(0).tolist()}
 
+# %% ../nbs/12_gate.ipynb #37e3fcf1
 def _compare(boot:dict, arms:dict, a:str, b:str) -> dict:
     "Per metric: arm a's mean gain over arm b, its paired 95% interval and the verdict."
     out = {}
@@ -191,8 +195,8 @@ def _decision_reasons(gate:dict, quality:dict|None) -> list[str]:
                        f"against "
                        "real data alone: " + ("it hurts" if gate['verdict'] == 'hurts'
                                               else "no evidence that it helps"))
-    vb, base = gate['comparisons']['vs_baseline']['balanced_acc'], ARM_WORDS.get(gate['baseline'],
-                                                                                 gate['baseline'])
+    vb = gate['comparisons']['vs_baseline']['balanced_acc']
+    base = ARM_WORDS.get(gate['baseline'], gate['baseline'])
     if vb['verdict'] == 'hurts':
         reasons.append(f"balanced accuracy {vb['gain']:+.3f} (95% interval {vb['lo']:+.3f} to "
                        f"{vb['hi']:+.3f}) against "
@@ -209,13 +213,13 @@ def gate_decision(gate:dict, # what quality_gate returned
                  ) -> tuple[bool, list[str], str]:
     "Accepted?, the reasons against, and the advice: use it, use the free baseline, or collect more images."
     reasons = _decision_reasons(gate, quality)
-    b, base = gate['comparisons']['vs_baseline']['balanced_acc'], ARM_WORDS.get(gate['baseline'],
-                                                                                gate['baseline'])
+    b = gate['comparisons']['vs_baseline']['balanced_acc']
+    base = ARM_WORDS.get(gate['baseline'], gate['baseline'])
     if reasons:
         baseline_helps = gate['comparisons']['baseline_vs_real']['balanced_acc']['verdict'] == 'helps'
-        advice = "do not train on this synthetic data; " + (f"the cheap baseline '{base}' helps instead"
-                                                            if baseline_helps else "collect more real images "
-                                                                                   "of the tail classes")
+        instead = (f"the cheap baseline '{base}' helps instead" if baseline_helps
+                   else "collect more real images of the tail classes")
+        advice = "do not train on this synthetic data; " + instead
     elif gate['beats_baseline']:
         advice = (f"use it: it also beats the strongest cheap baseline, '{base}', by {b['gain']:+.3f} "
                   f"balanced accuracy")
@@ -329,6 +333,7 @@ def _gate_row(P, m, methods, valid, counts, n_boot, quality) -> dict:
             'accepted_seeds': sum(d[0] for d in decisions),
             'reasons': sorted({why for d in decisions for why in d[1] if why.startswith('class')})}
 
+# %% ../nbs/12_gate.ipynb #6eae9ffc
 def _quality_means(qs:list) -> dict:
     keys = ('precision', 'recall', 'coverage', 'spread', 'intended', 'near_copies')
     return {k: float(np.mean([q['mean'][k] for q in qs if k in q['mean']])) for k in keys}

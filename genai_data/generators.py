@@ -90,6 +90,7 @@ class SynthesisGenerator:
 # %% ../nbs/11_generators.ipynb #63bc5309
 def _sampling_name(generator): return 'G' if generator == 'cgan' else 'model'
 
+# %% ../nbs/11_generators.ipynb #3ad4e8e5
 @patch
 def fit(self:SynthesisGenerator, ds:ImageDataset, # real labelled images, any range (converted as needed)
         ckpt_dir:str|Path|None=None, # checkpoints of the training run go here (for resume)

@@ -27,19 +27,20 @@ __all__ = ['CKPT_FORMAT', 'NonFiniteLossError', 'CheckpointError', 'Callback', '
 class NonFiniteLossError(GenaiDataError, FloatingPointError):
     "A loss became NaN or infinite; training stopped before the update that would have spread it."
 
+# %% ../nbs/04_learner.ipynb #8f46e3e6
 class CheckpointError(CorruptFileError):
     "A checkpoint is corrupt, truncated, of another format, or does not match the models it is loaded into."
 
 # %% ../nbs/04_learner.ipynb #0ac4b165
 class Callback:
-    "Base class of learner callbacks: override any of before/after_fit, _epoch, _batch; `self.learn` is the learner."
+    "Base class of learner callbacks: override before/after_fit, _epoch, _batch; `self.learn` is the learner."
     order = 0
     learn = None
     def __repr__(self): return type(self).__name__
 
 # %% ../nbs/04_learner.ipynb #cd2ca68d
 class Step:
-    "Plug-in for what one batch does; `optimizers` maps optimizer names to the models they update (see the table)."
+    "Plug-in for what one batch does; `optimizers` maps optimizer names to the models they update."
     models = ('model',)
     optimizers = {'model': ('model',)}
     def train_batch(self, learn, batch) -> dict:
@@ -53,12 +54,14 @@ class Step:
 # %% ../nbs/04_learner.ipynb #d2d32fc8
 def _targets_hard(y): return y if y.ndim == 1 else y.argmax(1)
 
+# %% ../nbs/04_learner.ipynb #4631f7b5
 def _check_targets(y, n_out):
     if y.ndim == 1 and len(y) and (int(y.min()) < 0 or int(y.max()) >= n_out):
         raise DataError(f"a label in this batch is {int(y.min()) if int(y.min()) < 0 else int(y.max())} but "
                         f"the model has "
                         f"{n_out} outputs (classes 0..{n_out - 1}); give the model one output per class")
 
+# %% ../nbs/04_learner.ipynb #ef89a69d
 class ClassifierStep(Step):
     "Cross-entropy classification, with optional on-device augmentation and a label mixer (Mixup/CutMix)."
     def __init__(self, loss_func=F.cross_entropy, # (logits, targets) -> loss; targets may be soft (mixers)
@@ -118,6 +121,7 @@ def rng_state() -> dict:
             'torch': torch.get_rng_state(),
             'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
+# %% ../nbs/04_learner.ipynb #73a0eecf
 def set_rng_state(s:dict):
     "Restore states saved by `rng_state`."
     v, inner, g = s['python']
@@ -133,11 +137,12 @@ def set_rng_state(s:dict):
 CKPT_FORMAT = 'genai_data.learner/2'
 
 def read_checkpoint(path:str|Path) -> dict:
-    "Load a learner checkpoint safely: `weights_only=True`, format and SHA-256 checked; refusals raise `CheckpointError`."
+    "Load a learner checkpoint safely (`weights_only=True`, format and SHA-256 checked) or `CheckpointError`."
     try: return load_checked(path, CKPT_FORMAT, 'checkpoint')
     except CorruptFileError as e:
         raise CheckpointError(f"{e}. Resume from an earlier checkpoint or start afresh") from e
 
+# %% ../nbs/04_learner.ipynb #8e420bcf
 def _state_mismatch(target:dict, source:dict) -> list[str]:
     "Differences in keys and shapes between two state dicts."
     out = [f"missing {k}"
@@ -166,10 +171,12 @@ def is_distributed() -> bool:
     "True inside an initialised process group of more than one process."
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
+# %% ../nbs/04_learner.ipynb #d4396245
 def rank() -> int:
     "This process's rank (0 when not distributed)."
     return dist.get_rank() if is_distributed() else 0
 
+# %% ../nbs/04_learner.ipynb #f7920865
 def _distributed_loader(dl, seed):
     "The same DataLoader but with a DistributedSampler that shards (and shuffles) across processes."
     shuffle = isinstance(dl.sampler, torch.utils.data.RandomSampler)
@@ -188,7 +195,7 @@ class Learner:
                  step:Step|None=None, # what a batch does (default ClassifierStep)
                  valid_dl=None, # optional DataLoader for validation after every epoch
                  opt_func=None, # params -> optimizer, or {optimizer name: that}; default Adam(lr=1e-3)
-                 sched_func=None, # (optimizer, total_steps) -> LR scheduler stepped per update, or a dict of them
+                 sched_func=None, # (optimizer, total_steps) -> LR scheduler stepped per update, or a dict
                  cbs=(), # extra callbacks
                  device=None, # 'cpu', 'cuda', 'mps'; default genai_data.core.get_device()
                  amp=None, # None, 'auto', 'bf16' or 'fp16'
@@ -216,7 +223,8 @@ class Learner:
         self.opts, self.scalers, self.ema = self._make_optimizers(opt_func, ema)
         self.sched_func, self.scheds = sched_func, {}
         self.epoch = self.batch_idx = self.step_count = 0
-        self._epoch_sampler_state, self._resume_sampler_state, self._resume_rng, self._resume_epoch_logs = None, None, None, None
+        self._epoch_sampler_state = self._resume_sampler_state = None
+        self._resume_rng = self._resume_epoch_logs = None
         self.logs, self.history, self.epoch_logs, self.is_main = {}, [], [], rank() == 0
         self.cbs = self._make_callbacks(cbs, progress, log_path)
 
@@ -257,24 +265,25 @@ def _check_settings(step, models, grad_clip, ckpt_every, ckpt_every_steps, ema, 
 # %% ../nbs/04_learner.ipynb #df54112b
 @patch
 def _place_models(self:Learner, compile) -> dict:
-    "Move the models to the device (and memory format); wrap them for DDP and torch.compile; return the wrapped dict."
+    "Move the models to the device (and memory format); wrap them for DDP and torch.compile; return them."
     for m in self.raw_models.values():
         m.to(self.device)
         if self.channels_last: m.to(memory_format=torch.channels_last)
     models = dict(self.raw_models)
     if is_distributed():
         ids = [self.device.index or 0] if self.device.type == 'cuda' else None
-        models = {k: nn.parallel.DistributedDataParallel(m, device_ids=ids) if any(p.requires_grad
-                                                                                   for p in m.parameters()) else m
+        trains = lambda m: any(p.requires_grad for p in m.parameters())
+        models = {k: nn.parallel.DistributedDataParallel(m, device_ids=ids) if trains(m) else m
                   for k, m in models.items()}
     if compile:
         backend = compile if isinstance(compile, str) else 'inductor'
         models = {k: torch.compile(m, backend=backend) for k, m in models.items()}
     return models
 
+# %% ../nbs/04_learner.ipynb #720e248a
 @patch
 def _prepare_loader(self:Learner, dl):
-    "Shard the loader across processes under DDP; give a shuffling loader a seeded generator whose state checkpoints save."
+    "Shard the loader under DDP; give a shuffling loader a seeded generator whose state checkpoints save."
     if is_distributed(): dl = _distributed_loader(dl, self.seed)
     sampler = getattr(dl, 'sampler', None)
     if hasattr(sampler, 'generator') and sampler.generator is None and not isinstance(
@@ -282,6 +291,7 @@ def _prepare_loader(self:Learner, dl):
         sampler.generator = torch.Generator().manual_seed(self.seed)
     return dl
 
+# %% ../nbs/04_learner.ipynb #1e18287d
 @patch
 def _make_optimizers(self:Learner, opt_func, ema):
     "One optimizer and gradient scaler per entry of the step's `optimizers`, and the EMA copies asked for."
@@ -295,9 +305,10 @@ def _make_optimizers(self:Learner, opt_func, ema):
     decays = {k: ema for k in self.raw_models} if isinstance(ema, (int, float)) else dict(ema or {})
     return opts, scalers, {k: EMA(self.raw_models[k], d) for k, d in decays.items()}
 
+# %% ../nbs/04_learner.ipynb #2b7ece28
 @patch
 def _make_callbacks(self:Learner, cbs, progress, log_path) -> list:
-    "The progress bar and metrics log (rank 0 only) plus the user's callbacks, sorted by `order`, each told its learner."
+    "The progress bar and metrics log (rank 0 only) and the user's callbacks, sorted by `order`, each bound."
     cbs = [*([ProgressCallback()] if progress and self.is_main else []),
            *([MetricsLogger(log_path)] if log_path and self.is_main else []), *cbs]
     for cb in cbs: cb.learn = self
@@ -315,6 +326,7 @@ def _check_finite(self:Learner, loss, name):
                                  + (f"The last good checkpoint is {last}. " if last else "")
                                  + "Lower the learning rate, set grad_clip, or check the data for bad values")
 
+# %% ../nbs/04_learner.ipynb #3c352a79
 @patch
 def optimize(self:Learner, loss:torch.Tensor, name:str='model'):
     "Apply `loss` to optimizer `name`: NaN guard, (scaled) backward, clipping, step, schedule and EMA update."
@@ -359,6 +371,7 @@ def _checkpoint_state(self:Learner) -> dict:
                                       for l in self.epoch_logs]) if self.batch_idx else '[]',
             'rng': rng_state(), 'history': json.dumps(self.history)}
 
+# %% ../nbs/04_learner.ipynb #e9363bce
 @patch
 def save_checkpoint(self:Learner, path:str|Path|None=None) -> Path:
     "Write the full training state atomically with its SHA-256 (rank 0 only); default `ckpt_dir/last.pt`."
@@ -373,7 +386,7 @@ def save_checkpoint(self:Learner, path:str|Path|None=None) -> Path:
 # %% ../nbs/04_learner.ipynb #6f81b8d5
 @patch
 def load_checkpoint(self:Learner, path:str|Path) -> dict:
-    "Restore everything `save_checkpoint` wrote; refuse (changing nothing) if the models or optimizers do not match."
+    "Restore everything `save_checkpoint` wrote; refuse (changing nothing) if models or optimizers differ."
     ck = read_checkpoint(path)
     problems = []
     if set(ck['models']) != set(self.raw_models):
@@ -413,9 +426,10 @@ def _mean_logs(logs:list[dict]) -> dict:
     return {k: float(torch.stack([torch.as_tensor(l[k], dtype=torch.float32).detach().cpu()
                                   for l in logs if k in l]).mean()) for k in sorted(keys)}
 
+# %% ../nbs/04_learner.ipynb #addc7a5c
 @patch
 def _make_schedulers(self:Learner, total_steps:int):
-    "Build the LR schedulers for a run of `total_steps` batches; after a resume, re-apply the checkpoint's state to them."
+    "Build the LR schedulers for a run of `total_steps` batches; after a resume, restore their state."
     if self.sched_func is None: return
     for name, opt in self.opts.items():
         f = self.sched_func.get(name) if isinstance(self.sched_func, dict) else self.sched_func
@@ -431,7 +445,7 @@ def _make_schedulers(self:Learner, total_steps:int):
 # %% ../nbs/04_learner.ipynb #2e7adb5a
 @patch
 def validate(self:Learner, dl=None) -> dict:
-    "Mean of the step's validation numbers over `dl` (default the learner's validation loader), models in eval mode."
+    "Mean of the step's validation numbers over `dl` (default: the validation loader), models in eval mode."
     dl = dl or self.valid_dl
     if dl is None: return {}
     for m in self.models.values(): m.eval()
@@ -444,7 +458,7 @@ def validate(self:Learner, dl=None) -> dict:
 # %% ../nbs/04_learner.ipynb #d755a7aa
 @patch
 def _restore(self:Learner, resume, epochs:int):
-    "Start afresh, or load checkpoint `resume` ('last': ckpt_dir/last.pt); build the schedules; restore the RNG at an epoch boundary."
+    "Start afresh or load checkpoint `resume` ('last': ckpt_dir/last.pt); build schedules; restore the RNG."
     if resume == 'last':
         if self.ckpt_dir is None: raise ConfigError("resume='last' needs a ckpt_dir")
         resume = self.ckpt_dir / 'last.pt'
@@ -459,7 +473,7 @@ def _restore(self:Learner, resume, epochs:int):
 # %% ../nbs/04_learner.ipynb #692a9d5a
 @patch
 def _one_batch(self:Learner, i:int, batch):
-    "Run the step on batch `i` between the batch callbacks; stop after it if interrupted; checkpoint every `ckpt_every_steps`."
+    "Run the step on batch `i` between the batch callbacks; stop if interrupted; checkpoint when due."
     self.batch_idx = i
     batch = self.to_device(batch)
     self('before_batch')
@@ -476,7 +490,7 @@ def _one_batch(self:Learner, i:int, batch):
 # %% ../nbs/04_learner.ipynb #ae43734c
 @patch
 def _one_epoch(self:Learner, epoch:int, epochs:int, start_batch:int=0):
-    "One pass over the training data from batch `start_batch`; then the history record, validation, callbacks and checkpoint."
+    "One pass over the data from batch `start_batch`; then the history, validation, callbacks and checkpoint."
     self.epoch = epoch
     sampler = getattr(self.train_dl, 'sampler', None)
     gen = getattr(sampler, 'generator', None)
@@ -503,7 +517,7 @@ def _one_epoch(self:Learner, epoch:int, epochs:int, start_batch:int=0):
 # %% ../nbs/04_learner.ipynb #05c1c3ed
 @patch
 def _stop_interrupted(self:Learner, epochs:int):
-    "After a Ctrl-C: mark the run interrupted, write a checkpoint if there is a ckpt_dir, and say how to continue."
+    "After a Ctrl-C: mark the run interrupted, checkpoint if there is a ckpt_dir, say how to continue."
     self.interrupted = True
     if self.ckpt_dir:
         p = self.save_checkpoint()
@@ -511,6 +525,7 @@ def _stop_interrupted(self:Learner, epochs:int):
             print(f"interrupted at epoch {self.epoch}, batch {self.batch_idx}; checkpoint written to {p}. "
                                f"Continue with learn.fit({epochs}, resume='{p}')")
 
+# %% ../nbs/04_learner.ipynb #38b45258
 @patch
 def fit(self:Learner, epochs:int, # total number of epochs (a resumed run continues up to this)
         resume:str|Path|None=None): # a checkpoint to continue from, or 'last' for ckpt_dir/last.pt
@@ -553,6 +568,7 @@ class ProgressCallback(Callback):
     def after_fit(self):
         if getattr(self, 'bar', None) is not None: self.bar.close()
 
+# %% ../nbs/04_learner.ipynb #595f8100
 class MetricsLogger(Callback):
     "Append one JSON record per epoch (epoch, step, mean train and valid numbers, time) to a .jsonl file."
     order = 20
@@ -564,7 +580,7 @@ class MetricsLogger(Callback):
 
 # %% ../nbs/04_learner.ipynb #0e72fe73
 class SampleGrid(Callback):
-    "Every `every` epochs, save a grid of `n` samples (fixed noise, EMA model when kept) to `out_dir/epoch-NNNN.png`."
+    "Every `every` epochs, save a grid of `n` samples (fixed noise, EMA model if any) as epoch-NNNN.png."
     order = 30
     def __init__(self, out_dir, every:int=1, n:int=64, labels=None, value_range:str='[-1,1]', seed:int=0):
         self.out_dir, self.every, self.n, self.labels, self.value_range, self.seed = Path(
@@ -580,6 +596,7 @@ class SampleGrid(Callback):
                                 ncols=8, title=f'epoch {self.learn.epoch}'),
                                 self.out_dir / f'epoch-{self.learn.epoch:04d}.png')
 
+# %% ../nbs/04_learner.ipynb #73f8d1d7
 class LivePlot(Callback):
     "Redraw the per-epoch training (and validation) losses in a notebook after every epoch."
     order = 40
@@ -598,13 +615,14 @@ class LivePlot(Callback):
         import matplotlib.pyplot as plt
         plt.close(self.fig)
 
+# %% ../nbs/04_learner.ipynb #9b64dc66
 def _subplots(figsize=(5, 3)):
     import matplotlib.pyplot as plt
     return plt.subplots(figsize=figsize)
 
 # %% ../nbs/04_learner.ipynb #84a50085
 def linear_decay(every:int=1): # the optimizer steps once per `every` batches
-    "A Learner `sched_func`: the learning rate falls linearly from its initial value to 0 at the optimizer's last update."
+    "A Learner `sched_func`: the learning rate falls linearly from its initial value to 0 at the last update."
     if not isinstance(every, int) or every < 1:
         raise ConfigError(f"every must be a whole number >= 1, got {every!r}")
     def make(opt, total_steps):

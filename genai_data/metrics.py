@@ -32,11 +32,13 @@ def sqrtm_psd(a:torch.Tensor) -> torch.Tensor:
     w, v = torch.linalg.eigh(a.double())
     return (v * w.clamp_min(0).sqrt()) @ v.T
 
+# %% ../nbs/05_metrics.ipynb #e821ee44
 def _psd_factor(s:torch.Tensor) -> torch.Tensor:
     "A factor F with s = F F^T: Cholesky when s is positive definite, else the symmetric square root."
     f, info = torch.linalg.cholesky_ex(s)
     return f if int(info) == 0 else sqrtm_psd(s)
 
+# %% ../nbs/05_metrics.ipynb #c2dae17e
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     "Squared Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), computed in float64."
     mu1, mu2, s1, s2 = (torch.as_tensor(t).double() for t in (mu1, mu2, sigma1, sigma2))
@@ -101,6 +103,7 @@ def _inception_path(path=None) -> Path:
     p = path or os.environ.get(INCEPTION_ENV) or Path(torch.hub.get_dir()) / 'checkpoints' / INCEPTION_FILE
     return Path(p)
 
+# %% ../nbs/05_metrics.ipynb #0a373570
 class InceptionFeatures(nn.Module):
     "torchvision Inception-v3 pool features (2048-d) from a local weights file; images in [0,1], any size."
     # default: $GENAI_DATA_INCEPTION_WEIGHTS, then torch hub's cache
@@ -213,6 +216,7 @@ def _extract(extractor, images, batch_size, device):
         out.append(extractor(images[i:i + batch_size].to(device)).double().cpu())
     return torch.cat(out)
 
+# %% ../nbs/05_metrics.ipynb #b8e1fbd7
 class FID:
     "Streaming Fréchet distance: `update(images or features, real=...)`, then `compute()`."
     def __init__(self, extractor:nn.Module|None=None, # images -> (N, d) features; None: update gets features
@@ -255,6 +259,7 @@ class FID:
                 'features': self.name,
                 'n_real': self.real.n, 'n_fake': self.fake.n}
 
+# %% ../nbs/05_metrics.ipynb #9f65dc5a
 def fid_from_features(real_features, fake_features) -> float:
     "FID between two feature sets (N, d) given directly (the one-call form of `FID`)."
     return FID().update(torch.as_tensor(real_features), True).update(torch.as_tensor(fake_features),
@@ -270,6 +275,7 @@ def _features(f, what:str) -> torch.Tensor:
         raise DataError(f"{what} contain NaN or inf; check the images and the feature extractor")
     return f
 
+# %% ../nbs/05_metrics.ipynb #e018437a
 def _pair(real, fake):
     x, y = _features(real, 'real features'), _features(fake, 'fake features')
     if x.shape[1] != y.shape[1]:
@@ -277,11 +283,13 @@ def _pair(real, fake):
                                                  "extract both with the same feature extractor")
     return x, y
 
+# %% ../nbs/05_metrics.ipynb #b9b02a58
 def _whole(v, name, lo=1):
     if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
         raise ConfigError(f"{name} must be a whole number >= {lo}, got {v!r}")
     return int(v)
 
+# %% ../nbs/05_metrics.ipynb #ff89b5a1
 def mmd2_poly(x:torch.Tensor, y:torch.Tensor, degree:int=3, gamma:float|None=None, coef:float=1.0) -> float:
     "Unbiased MMD^2 with the polynomial kernel (gamma x.y + coef)^degree, gamma = 1/d by default."
     x, y = torch.as_tensor(x).double(), torch.as_tensor(y).double()
@@ -291,6 +299,7 @@ def mmd2_poly(x:torch.Tensor, y:torch.Tensor, degree:int=3, gamma:float|None=Non
     return float((kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1)) + (
             kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1)) - 2 * kxy.mean())
 
+# %% ../nbs/05_metrics.ipynb #293a88f2
 def kid(real_features, fake_features, subsets:int=100, subset_size:int=1000, generator=None) -> dict:
     "Kernel Inception Distance: mean and std of unbiased polynomial MMD^2 over random subsets."
     x, y = _pair(real_features, fake_features)
@@ -327,17 +336,19 @@ SSIM_WINDOW = 11     # Gaussian window of sigma 1.5, truncated at 3.5 sigma: 2 *
 
 def _filt(x, sigma=1.5): return gaussian_filter(x, sigma, SSIM_WINDOW, padding='valid')
 
+# %% ../nbs/05_metrics.ipynb #1722587d
 def _ssim_maps(x, y, data_range, k1=0.01, k2=0.03, sigma=1.5):
     if min(x.shape[-2:]) < SSIM_WINDOW:
         raise DataError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got "
                         f"{tuple(x.shape[-2:])}")
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     mx, my = _filt(x, sigma), _filt(y, sigma)
-    sxx, syy, sxy = _filt(x * x, sigma) - mx ** 2, _filt(y * y, sigma) - my ** 2, _filt(x * y,
-                                                                                        sigma) - mx * my
+    sxx, syy = _filt(x * x, sigma) - mx ** 2, _filt(y * y, sigma) - my ** 2
+    sxy = _filt(x * y, sigma) - mx * my
     cs = (2 * sxy + c2) / (sxx + syy + c2)
     return ((2 * mx * my + c1) / (mx ** 2 + my ** 2 + c1)) * cs, cs
 
+# %% ../nbs/05_metrics.ipynb #d8c61a2f
 def _ssim_inputs(x, y, data_range, name):
     "Two float64 batches of one shape, finite, whose values span no more than `data_range`."
     x, y = torch.as_tensor(x), torch.as_tensor(y)
@@ -355,12 +366,14 @@ def _ssim_inputs(x, y, data_range, name):
                         "(2 for images in [-1,1], 255 for uint8) or convert the images to [0,1]")
     return x, y
 
+# %% ../nbs/05_metrics.ipynb #df0bf51d
 def ssim(x:torch.Tensor, y:torch.Tensor, data_range:float=1.0) -> torch.Tensor:
     "Mean SSIM per image pair (Gaussian 11x11 window, sigma 1.5, K1 0.01, K2 0.03); inputs (N, C, H, W)."
     x, y = _ssim_inputs(x, y, data_range, 'ssim')
     s, _ = _ssim_maps(x, y, data_range)
     return s.flatten(1).mean(1)
 
+# %% ../nbs/05_metrics.ipynb #047319f5
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 def ms_ssim(x:torch.Tensor, y:torch.Tensor, data_range:float=1.0, weights=MS_SSIM_WEIGHTS) -> torch.Tensor:
@@ -382,6 +395,7 @@ def _kth_nn_radius(x, k):
     "Distance from each row of x to its k-th nearest other row."
     return knn(x, k)[0][:, -1]
 
+# %% ../nbs/05_metrics.ipynb #730fc225
 def prdc(real_features, fake_features, k:int=5) -> dict:
     "Precision, recall, density and coverage with k-nearest-neighbour balls (as the `prdc` package)."
     x, y = _pair(real_features, fake_features)
@@ -419,6 +433,7 @@ def _accuracies(model, test:ImageDataset):
                        for c in range(test.n_classes)])
     return (pred == y).double().mean().item(), per.nanmean().item(), per
 
+# %% ../nbs/05_metrics.ipynb #3a6bf909
 def utility(train_real, synthetic, test_real, # ImageDatasets with the same classes
             seeds=(0, 1, 2), epochs:int=10, batch_size:int=64, lr:float=3e-3, device=None,
             model_fn=None) -> dict:
@@ -458,6 +473,7 @@ def _class_features(ds, extractor, batch_size=512):
         return torch.cat([extractor(x[i:i + batch_size]).double().cpu()
                           for i in range(0, len(x), batch_size)])
 
+# %% ../nbs/05_metrics.ipynb #54f88f0b
 def spread_ratio(real:torch.Tensor, # (n, d) features of real samples of one class
                  synthetic:torch.Tensor, # (m, d) features of synthetic samples of that class
                  generator:torch.Generator|None=None, # picks the equal-size random subsets

@@ -72,6 +72,7 @@ def _whole(value, name:str, lo:int=1, none:bool=False) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
         raise ConfigError(f"{say_arg(name)} must be a whole number >= {lo}, got {value!r}")
 
+# %% ../nbs/14_pipeline.ipynb #effef4ad
 def _ratio(value, name:str, what:str) -> None:
     "Refuse anything but a finite number > 1 (or None); `what` says what kind of number."
     if value is None: return
@@ -101,12 +102,14 @@ def check(self:RunConfig) -> RunConfig:
                                   f"CLASS=N with N a whole number, e.g. 9=100, got {part!r}")
     return self
 
+# %% ../nbs/14_pipeline.ipynb #bc60a16a
 @patch
 def identity(self:RunConfig) -> dict:
     "The settings that decide the result: what a resumed run must match."
     return {k: (str(v) if k == 'sampling_strategy' else v)
             for k, v in asdict(self).items() if k in RESULT_FIELDS}
 
+# %% ../nbs/14_pipeline.ipynb #96758aa7
 @patch
 def settings(self:RunConfig) -> dict:
     "Every setting except how the run prints and resumes: what the report and manifest record."
@@ -150,6 +153,7 @@ def _is_prepared(path) -> bool:
     return Path(path).is_dir() and (Path(path) / 'dataset.npz').is_file() and (Path(
             path) / 'summary.json').is_file()
 
+# %% ../nbs/14_pipeline.ipynb #62ba5d0e
 def _resized(splits:dict, size:int|None) -> dict:
     return {k: v if not size or v.shape[1:] == (size, size)
             else ImageDataset(resize_images(v.images, size, v.value_range), v.labels, v.classes,
@@ -214,6 +218,7 @@ def work_dir(out:Path) -> Path:
     "The folder that keeps an unfinished run's checkpoints, next to its output."
     return out.parent / f'.{out.name}.work'
 
+# %% ../nbs/14_pipeline.ipynb #b208095c
 def _barrier():
     if is_distributed(): dist.barrier()
 
@@ -251,6 +256,7 @@ def train_or_load(generator:str, # the family
     _barrier()
     return model
 
+# %% ../nbs/14_pipeline.ipynb #315b6575
 def sample_sharded(model:SynthesisGenerator, y:torch.Tensor, seed:int) -> torch.Tensor:
     "model.sample for labels y; under DDP each rank draws every world-th image (own seed), all gather them."
     if not is_distributed(): return model.sample(len(y), y, rng=make_generator(seed))
@@ -302,6 +308,7 @@ REPORT_FORMAT = 'genai_data.synth.report/1'
 
 def _digest(d:dict) -> str: return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
+# %% ../nbs/14_pipeline.ipynb #438cfe0e
 def build_report(best:dict, results:list, train:ImageDataset, held_out:ImageDataset, config:RunConfig,
                  source:dict|None, identity:dict, seconds:dict, device:str) -> dict:
     "The numbers of a run, as report.json holds them."
@@ -332,8 +339,8 @@ def build_report(best:dict, results:list, train:ImageDataset, held_out:ImageData
                            'device': device, 'world_size': dist.get_world_size() if is_distributed() else 1}}
 
 # %% ../nbs/14_pipeline.ipynb #62bea871
-def _prepare_run(train:ImageDataset, held_out:ImageDataset, config:RunConfig, sources) -> tuple[Path, dict,
-                                                                                                dict]:
+def _prepare_run(train:ImageDataset, held_out:ImageDataset, config:RunConfig,
+                 sources) -> tuple[Path, dict, dict]:
     "Check all that can be checked before work (output, classes, what to add); return them and the identity."
     config.check()
     for g in (AUTO_CANDIDATES if config.generator == 'auto' else (config.generator,)):

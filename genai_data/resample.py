@@ -24,6 +24,68 @@ def label_counts(y) -> dict:
     classes, counts = np.unique(np.asarray(y), return_counts=True)
     return {c.item(): int(n) for c, n in zip(classes, counts)}
 
+# %% ../nbs/03_resample.ipynb #1ecdf17a
+def _by_name(s:str, counts:dict, kind:str) -> dict:
+    "A named strategy ('auto', 'minority', ...) as per-class numbers."
+    if s not in STRATEGIES:
+        raise ConfigError(f"unknown sampling_strategy {s!r}; use one of {list(STRATEGIES)}, a float or a "
+                          f"dict")
+    if s == 'auto': s = 'not majority' if kind == 'over' else 'not minority'
+    if s == 'minority' and kind == 'under':
+        raise ConfigError("sampling_strategy='minority' cannot be used to under-sample; use 'not minority' "
+                          "or 'majority'")
+    if s == 'majority' and kind == 'over':
+        raise ConfigError("sampling_strategy='majority' cannot be used to over-sample; use 'not majority' or "
+                          "'minority'")
+    n_max, n_min = max(counts.values()), min(counts.values())
+    c_max, c_min = max(counts, key=counts.get), min(counts, key=counts.get)
+    targets = {'all': list(counts), 'minority': [c_min], 'majority': [c_max],
+               'not minority': [c for c in counts if c != c_min],
+               'not majority': [c for c in counts if c != c_max]}[s]
+    return {c: (n_max - counts[c] if kind == 'over' else n_min) for c in targets}
+
+# %% ../nbs/03_resample.ipynb #458dd273
+def _by_dict(s:dict, counts:dict, kind:str) -> dict:
+    "A {class: target count} strategy as per-class numbers."
+    unknown = [k for k in s if k not in counts]
+    if unknown:
+        raise ConfigError(f"sampling_strategy names class(es) {unknown} that are not in y (classes: "
+                          f"{list(counts)})")
+    out = {}
+    for c, n in sorted(s.items()):
+        if not isinstance(n, numbers.Integral) or n < 0:
+            raise ConfigError(f"class {c}: the target count must be a whole number >= 0, got {n!r}")
+        if kind == 'over' and n < counts[c]:
+            raise ConfigError(f"class {c} has {counts[c]} samples; over-sampling cannot reduce it to {n}. "
+                              f"Ask for >= {counts[c]} or under-sample")
+        if kind == 'under' and n > counts[c]:
+            raise ConfigError(f"class {c} has {counts[c]} samples; under-sampling cannot raise it to {n}. "
+                              f"Ask for <= {counts[c]} or over-sample")
+        out[c] = n - counts[c] if kind == 'over' else int(n)
+    return out
+
+# %% ../nbs/03_resample.ipynb #a486b5d7
+def _by_ratio(s:float, counts:dict, kind:str) -> dict:
+    "A float strategy (two classes: the minority's size over the majority's after resampling) as numbers."
+    if len(counts) != 2:
+        raise ConfigError(f"a float sampling_strategy needs exactly two classes, y has {len(counts)}; use a "
+                          f"dict")
+    if not 0 < s <= 1: raise ConfigError(f"a float sampling_strategy must be in (0, 1], got {s}")
+    n_max, n_min = max(counts.values()), min(counts.values())
+    c_max, c_min = max(counts, key=counts.get), min(counts, key=counts.get)
+    if kind == 'over':
+        out = {c: int(n_max * s - n) for c, n in counts.items() if c != c_max}
+        if any(v <= 0 for v in out.values()):
+            raise ConfigError(f"sampling_strategy={s} would remove samples from the minority class "
+                              f"({n_min} of {n_max}); use a larger ratio")
+        return out
+    out = {c: int(n_min / s) for c, n in counts.items() if c != c_min}
+    if any(v > counts[c] for c, v in out.items()):
+        raise ConfigError(f"sampling_strategy={s} would need more majority samples than exist; use a larger "
+                          f"ratio")
+    return out
+
+# %% ../nbs/03_resample.ipynb #b258f50e
 def resolve_sampling_strategy(sampling_strategy, # a name, a float ratio, a {class: count} dict, or y -> dict
                               y, # labels
                               kind:str, # 'over' (returns samples to add) or 'under' (returns samples to keep)
@@ -32,57 +94,10 @@ def resolve_sampling_strategy(sampling_strategy, # a name, a float ratio, a {cla
     if kind not in ('over', 'under'): raise ConfigError(f"kind must be 'over' or 'under', got {kind!r}")
     counts = label_counts(y)
     if not counts: raise DataError("y is empty; there is nothing to resample")
-    n_max, n_min = max(counts.values()), min(counts.values())
-    c_max, c_min = max(counts, key=counts.get), min(counts, key=counts.get)
     s = sampling_strategy(np.asarray(y)) if callable(sampling_strategy) else sampling_strategy
-    if isinstance(s, str):
-        if s not in STRATEGIES:
-            raise ConfigError(f"unknown sampling_strategy {s!r}; use one of {list(STRATEGIES)}, a float or a "
-                              f"dict")
-        if s == 'auto': s = 'not majority' if kind == 'over' else 'not minority'
-        if s == 'minority' and kind == 'under':
-            raise ConfigError("sampling_strategy='minority' cannot be used to under-sample; use 'not "
-                              "minority' or 'majority'")
-        if s == 'majority' and kind == 'over':
-            raise ConfigError("sampling_strategy='majority' cannot be used to over-sample; use 'not "
-                              "majority' or 'minority'")
-        targets = {'all': list(counts), 'minority': [c_min], 'majority': [c_max],
-                   'not minority': [c for c in counts if c != c_min],
-                   'not majority': [c for c in counts if c != c_max]}[s]
-        return {c: (n_max - counts[c] if kind == 'over' else n_min) for c in targets}
-    if isinstance(s, dict):
-        unknown = [k for k in s if k not in counts]
-        if unknown:
-            raise ConfigError(f"sampling_strategy names class(es) {unknown} that are not in y (classes: "
-                              f"{list(counts)})")
-        out = {}
-        for c, n in sorted(s.items()):
-            if not isinstance(n, numbers.Integral) or n < 0:
-                raise ConfigError(f"class {c}: the target count must be a whole number >= 0, got {n!r}")
-            if kind == 'over' and n < counts[c]:
-                raise ConfigError(f"class {c} has {counts[c]} samples; over-sampling cannot reduce it to "
-                                  f"{n}. Ask for >= {counts[c]} or under-sample")
-            if kind == 'under' and n > counts[c]:
-                raise ConfigError(f"class {c} has {counts[c]} samples; under-sampling cannot raise it to "
-                                  f"{n}. Ask for <= {counts[c]} or over-sample")
-            out[c] = n - counts[c] if kind == 'over' else int(n)
-        return out
-    if isinstance(s, numbers.Real) and not isinstance(s, bool):
-        if len(counts) != 2:
-            raise ConfigError(f"a float sampling_strategy needs exactly two classes, y has {len(counts)}; "
-                              f"use a dict")
-        if not 0 < s <= 1: raise ConfigError(f"a float sampling_strategy must be in (0, 1], got {s}")
-        if kind == 'over':
-            out = {c: int(n_max * s - n) for c, n in counts.items() if c != c_max}
-            if any(v <= 0 for v in out.values()):
-                raise ConfigError(f"sampling_strategy={s} would remove samples from the minority class "
-                                  f"({n_min} of {n_max}); use a larger ratio")
-            return out
-        out = {c: int(n_min / s) for c, n in counts.items() if c != c_min}
-        if any(v > counts[c] for c, v in out.items()):
-            raise ConfigError(f"sampling_strategy={s} would need more majority samples than exist; use a "
-                              f"larger ratio")
-        return out
+    if isinstance(s, str): return _by_name(s, counts, kind)
+    if isinstance(s, dict): return _by_dict(s, counts, kind)
+    if isinstance(s, numbers.Real) and not isinstance(s, bool): return _by_ratio(s, counts, kind)
     raise ConfigError(f"sampling_strategy must be a string, float, dict or callable, got {type(s).__name__}")
 
 # %% ../nbs/03_resample.ipynb #708bdff8
@@ -154,6 +169,7 @@ class _BaseSampler:
         return (f"{type(self).__name__}(sampling_strategy={self.sampling_strategy!r}, "
                 f"random_state={self.random_state!r})")
 
+# %% ../nbs/03_resample.ipynb #165ba2d7
 class RandomOverSampler(_BaseSampler):
     "Over-sample by repeating randomly chosen samples of each class to grow (imbalanced-learn's interface)."
     def _fit_resample(self, X, y):
@@ -165,6 +181,7 @@ class RandomOverSampler(_BaseSampler):
         i = self.sample_indices_.to(X.device)
         return X[i], y[i]
 
+# %% ../nbs/03_resample.ipynb #c4cb6e35
 class RandomUnderSampler(_BaseSampler):
     "Under-sample by keeping a random subset of each class to shrink (imbalanced-learn's interface)."
     _kind = 'under'
@@ -211,6 +228,7 @@ def knn(X:torch.Tensor, # (n, d) points to search
         dists.append(v.gather(1, order)); idx.append(i.gather(1, order))
     return torch.cat(dists), torch.cat(idx)
 
+# %% ../nbs/03_resample.ipynb #4003745f
 def knn_indices(X:torch.Tensor, k:int, rows:torch.Tensor|None=None, chunk:int=1024) -> torch.Tensor:
     "Indices `(len(rows), k)` of the k nearest other points of X for each of `rows`: `knn`'s indices."
     return knn(X, k, rows=rows, chunk=chunk)[1]
@@ -289,6 +307,7 @@ def class_weights(y, # labels (NumPy or torch)
     if not 0 <= smoothing <= 1: raise ConfigError(f"smoothing must be in [0, 1], got {smoothing}")
     return ((len(yt) / (k * counts)) ** (1 - smoothing)).float()
 
+# %% ../nbs/03_resample.ipynb #885d84ac
 def weighted_sampler(y, # labels
                      num_samples:int|None=None, # draws per epoch (default: len(y))
                      replacement:bool=True, generator=None,

@@ -213,6 +213,7 @@ def _classes_to_measure(synthetic:ImageDataset, held_out:ImageDataset, k:int) ->
     kept = [c for c in range(synthetic.n_classes) if counts_s[c] > kk and counts_h[c] > kk] if kk >= 1 else []
     return kept, kk
 
+# %% ../nbs/11_synth.ipynb #0210f142
 def _only(ds:ImageDataset, kept:list) -> ImageDataset:
     "The samples of classes `kept`, relabelled 0..len(kept)-1."
     m = torch.isin(ds.labels, torch.tensor(kept))
@@ -265,6 +266,7 @@ def draw_per_class(model, # anything with `sample(n, y, rng)` and `classes`, e.g
     x = sample(y, seed) if sample is not None else model.sample(len(y), y, rng=make_generator(seed))
     return quantize(ImageDataset(x, y, model.classes))
 
+# %% ../nbs/11_synth.ipynb #449e5931
 def first_per_class(ds:ImageDataset, # drawn images
                     keep:torch.Tensor, # which of them survived a filter
                     add:dict) -> ImageDataset: # {class index: images needed}

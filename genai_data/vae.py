@@ -27,6 +27,7 @@ def gaussian_kl(mu:torch.Tensor, logvar:torch.Tensor, # q = N(mu, exp(logvar)), 
     if mu_p is None: return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1)
     return 0.5 * (logvar_p - logvar + (logvar.exp() + (mu - mu_p).pow(2)) / logvar_p.exp() - 1).sum(-1)
 
+# %% ../nbs/06_vae.ipynb #bfc3d5de
 def gaussian_log_prob(z:torch.Tensor, mu:torch.Tensor, logvar:torch.Tensor) -> torch.Tensor:
     "log N(z; mu, diag exp(logvar)), summed over the last dimension."
     return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
@@ -42,6 +43,7 @@ def bernoulli_nll(logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
     "-log p(x | logits) of a per-pixel Bernoulli, summed over all but the first dimension."
     return F.binary_cross_entropy_with_logits(logits, x, reduction='none').flatten(1).sum(1)
 
+# %% ../nbs/06_vae.ipynb #67585901
 def gaussian_nll(mean:torch.Tensor, x:torch.Tensor, log_scale:torch.Tensor) -> torch.Tensor:
     "-log N(x; mean, exp(log_scale)^2) per pixel, summed over all but the first dimension."
     return (0.5 * ((x - mean) / log_scale.exp()).pow(2) + log_scale + 0.5 * math.log(
@@ -60,6 +62,7 @@ class MLPEncoder(nn.Module):
         if self.n_classes: h = torch.cat([h, one_hot_labels(y, self.n_classes, h)], 1)
         return self.out(self.net(h)).chunk(2, 1)
 
+# %% ../nbs/06_vae.ipynb #a7ee846b
 class MLPDecoder(nn.Module):
     "z (+ one-hot label) -> per-pixel parameters of p(x | z, y)."
     def __init__(self, image_shape, latent_dim, hidden=(256, 512), n_classes=None):
@@ -89,6 +92,7 @@ class ConvEncoder(nn.Module):
         if self.n_classes: x = torch.cat([x, one_hot_labels(y, self.n_classes, x, planes=True)], 1)
         return self.out(self.net(x)).chunk(2, 1)
 
+# %% ../nbs/06_vae.ipynb #87acf387
 class ConvDecoder(nn.Module):
     "z (+ one-hot label) -> linear -> two stride-2 transposed convolutions -> per-pixel parameters."
     def __init__(self, image_shape, latent_dim, width=32, n_classes=None):
@@ -124,13 +128,11 @@ class VAE(nn.Module):
         self.image_shape, self.latent_dim, self.likelihood = tuple(image_shape), latent_dim, likelihood
         self.beta, self.n_classes, self.arch = beta, n_classes, arch
         if arch == 'conv':
-            self.encoder, self.decoder = ConvEncoder(image_shape, latent_dim, width,
-                                                     n_classes), ConvDecoder(image_shape, latent_dim, width,
-                                                                             n_classes)
+            self.encoder = ConvEncoder(image_shape, latent_dim, width, n_classes)
+            self.decoder = ConvDecoder(image_shape, latent_dim, width, n_classes)
         else:
-            self.encoder, self.decoder = MLPEncoder(image_shape, latent_dim, hidden,
-                                                    n_classes), MLPDecoder(image_shape, latent_dim,
-                                                                           hidden[::-1], n_classes)
+            self.encoder = MLPEncoder(image_shape, latent_dim, hidden, n_classes)
+            self.decoder = MLPDecoder(image_shape, latent_dim, hidden[::-1], n_classes)
         self.log_scale = nn.Parameter(torch.tensor(-1.0)) if likelihood == 'gaussian' else None
 
     def _check_x(self, x):
@@ -149,31 +151,41 @@ class VAE(nn.Module):
                             "VAEStep(conditional=True)")
         return y
 
-    def encode(self, x, y=None):
-        "(mu, logvar) of q(z | x, y)."
-        return self.encoder(self._check_x(x), self._check_y(y))
+# %% ../nbs/06_vae.ipynb #0fb14e60
+@patch
+def encode(self:VAE, x, y=None):
+    "(mu, logvar) of q(z | x, y)."
+    return self.encoder(self._check_x(x), self._check_y(y))
 
-    def decode(self, z, y=None):
-        "Per-pixel parameters of p(x | z, y): logits (Bernoulli) or means (Gaussian)."
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise DataError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
-        return self.decoder(z, self._check_y(y))
+# %% ../nbs/06_vae.ipynb #8e172781
+@patch
+def decode(self:VAE, z, y=None):
+    "Per-pixel parameters of p(x | z, y): logits (Bernoulli) or means (Gaussian)."
+    if z.ndim != 2 or z.shape[1] != self.latent_dim:
+        raise DataError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+    return self.decoder(z, self._check_y(y))
 
-    def nll(self, params, x):
-        "-log p(x | z) per sample, from the decoder's output."
-        return (bernoulli_nll(params, x) if self.likelihood == 'bernoulli'
-                else gaussian_nll(params, x, self.log_scale))
+# %% ../nbs/06_vae.ipynb #2eaa1852
+@patch
+def nll(self:VAE, params, x):
+    "-log p(x | z) per sample, from the decoder's output."
+    return (bernoulli_nll(params, x) if self.likelihood == 'bernoulli'
+            else gaussian_nll(params, x, self.log_scale))
 
-    def mean(self, params):
-        "The expected image under the decoder's output, in [0,1]."
-        return torch.sigmoid(params) if self.likelihood == 'bernoulli' else params.clamp(0, 1)
+# %% ../nbs/06_vae.ipynb #23329b47
+@patch
+def mean(self:VAE, params):
+    "The expected image under the decoder's output, in [0,1]."
+    return torch.sigmoid(params) if self.likelihood == 'bernoulli' else params.clamp(0, 1)
 
-    def forward(self, x, y=None):
-        mu, logvar = self.encode(x, y)
-        z = reparameterize(mu, logvar)
-        recon, kl = self.nll(self.decode(z, y), x), gaussian_kl(mu, logvar)
-        return {'loss': (recon + self.beta * kl).mean(), 'recon': recon.mean(), 'kl': kl.mean(),
-                'elbo': -(recon + kl).mean()}
+# %% ../nbs/06_vae.ipynb #5e3172a2
+@patch
+def forward(self:VAE, x, y=None):
+    mu, logvar = self.encode(x, y)
+    z = reparameterize(mu, logvar)
+    recon, kl = self.nll(self.decode(z, y), x), gaussian_kl(mu, logvar)
+    return {'loss': (recon + self.beta * kl).mean(), 'recon': recon.mean(), 'kl': kl.mean(),
+            'elbo': -(recon + kl).mean()}
 
 # %% ../nbs/06_vae.ipynb #3bf9ab61
 def _labels_for(self:VAE, n:int, y, device):
@@ -182,6 +194,7 @@ def _labels_for(self:VAE, n:int, y, device):
     return (balanced_labels(n, self.n_classes, device) if y is None
             else check_model_labels(y, n, self.n_classes, device))
 
+# %% ../nbs/06_vae.ipynb #b0668455
 @patch
 @torch.no_grad()
 def sample(self:VAE, n:int, y=None, generator=None, temperature:float=1.0) -> torch.Tensor:
@@ -192,6 +205,7 @@ def sample(self:VAE, n:int, y=None, generator=None, temperature:float=1.0) -> to
     z = temperature * draw_noise((n, self.latent_dim), generator, dev)
     return self.mean(self.decode(z, _labels_for(self, n, y, dev)))
 
+# %% ../nbs/06_vae.ipynb #219b252b
 @patch
 @torch.no_grad()
 def reconstruct(self:VAE, x, y=None) -> torch.Tensor:
@@ -199,6 +213,7 @@ def reconstruct(self:VAE, x, y=None) -> torch.Tensor:
     mu, _ = self.encode(x, y)
     return self.mean(self.decode(mu, y))
 
+# %% ../nbs/06_vae.ipynb #6350e727
 @patch
 @torch.no_grad()
 def interpolate(self:VAE, x1, x2, steps:int=8, y=None) -> torch.Tensor:
@@ -250,6 +265,7 @@ def log_importance_weights(model:VAE, x, y=None, k:int=64) -> torch.Tensor:
     log_pz = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
     return -nll + log_pz - gaussian_log_prob(z, mu, logvar)
 
+# %% ../nbs/06_vae.ipynb #b91c09e5
 @torch.no_grad()
 def iwae_bound(model:VAE, x, y=None, k:int=64, chunk:int=64) -> torch.Tensor:
     "The importance-weighted lower bound L_k on log p(x) for each image (k=1: the ELBO), in nats: shape (N,)."

@@ -27,7 +27,7 @@ AUGMENT_DEFAULTS = dict(rotation=15., translate=0.1, zoom=0.1, crop=0., brightne
 
 def build_augment(settings:dict, # strengths (see AUGMENT_DEFAULTS); 0 turns a transform off
                   value_range:str='[0,1]', generator=None) -> torch.nn.Module:
-    "The batch transform a set of slider values describes: affine, crop, colour jitter and Cutout, in that order."
+    "The batch transform a set of slider values describes: affine, crop, colour jitter and Cutout, in order."
     s = {**AUGMENT_DEFAULTS, **settings}
     unknown = set(settings) - set(AUGMENT_DEFAULTS)
     if unknown:
@@ -43,9 +43,10 @@ def build_augment(settings:dict, # strengths (see AUGMENT_DEFAULTS); 0 turns a t
     if s['cutout']: parts.append(Cutout(s['cutout'], **kw))
     return Compose(*parts) if parts else torch.nn.Identity()
 
-def augment_preview(images:torch.Tensor, labels:torch.Tensor, # a few samples (N, C, H, W) in `value_range`, and their labels
+# %% ../nbs/13_widgets.ipynb #afc178ae
+def augment_preview(images:torch.Tensor, labels:torch.Tensor, # a few samples (N, C, H, W) and their labels
                     settings:dict, seed:int=0, value_range:str='[0,1]', n_classes:int|None=None) -> dict:
-    "The same images before and after the transforms (and a Mixup/CutMix partner), with the label weights drawn: same seed, same result."
+    "The same images before and after the transforms (and a mixer), with the label weights drawn; seed-exact."
     s = {**AUGMENT_DEFAULTS, **settings}
     g = make_generator(seed, images.device)
     after = build_augment({k: v for k, v in s.items() if k not in ('mixer', 'alpha')}, value_range, g)(images)
@@ -65,8 +66,9 @@ def _slider(desc, lo, hi, step, value, cls):
                       style={'description_width': '80px'}, layout=W.Layout(width='320px'))
     return s.add_class(cls)
 
+# %% ../nbs/13_widgets.ipynb #1e12768c
 class AugmentPreview:
-    "Sliders over the transforms' strengths; the same images before and after, redrawn from `seed` on every change."
+    "Sliders over the transforms' strengths; the same images before and after, redrawn from `seed`."
     def __init__(self, ds:ImageDataset, # samples to show (the first `n`)
                  n:int=8, seed:int=0):
         self.ds, self.n = ds, n
@@ -99,10 +101,9 @@ class AugmentPreview:
         out = augment_preview(x, y, self.settings(), self.controls['seed'].value, self.ds.value_range,
                               self.ds.n_classes)
         self.result = out
-        self.before.value, self.after.value = grid_png(out['before'],
-                                                       self.ds.value_range), grid_png(out[
-                                                               'after'].clamp(*((
-                                                                       0, 1) if self.ds.value_range == '[0,1]' else (-1, 1))), self.ds.value_range)
+        bounds = (0, 1) if self.ds.value_range == '[0,1]' else (-1, 1)
+        self.before.value = grid_png(out['before'], self.ds.value_range)
+        self.after.value = grid_png(out['after'].clamp(*bounds), self.ds.value_range)
         lab = '' if out['soft_labels'] is None else 'label weights: ' + ', '.join(
             '/'.join(f"{self.ds.classes[k]}:{v:.2f}"
                      for k, v in enumerate(r.tolist()) if v > 0.005) for r in out['soft_labels'])
@@ -117,7 +118,7 @@ TOY_SAMPLERS = ('random', 'smote')
 IMAGE_SAMPLERS = ('random', 'smote', 'latent-smote', 'cvae')
 
 def pca_2d(x:torch.Tensor, basis:torch.Tensor|None=None):
-    "Project flattened samples onto 2 principal directions: (points (N, 2), (mean, components)) - pass `basis` to reuse one."
+    "Project flattened samples onto 2 principal directions: (points (N, 2), basis); `basis` reuses one."
     f = x.flatten(1).double()
     if basis is None:
         mean = f.mean(0)
@@ -125,9 +126,10 @@ def pca_2d(x:torch.Tensor, basis:torch.Tensor|None=None):
         basis = (mean, v[:, :2])
     return ((f - basis[0]) @ basis[1]).float(), basis
 
-def resample_points(x:torch.Tensor, y:torch.Tensor, # samples: 2-D points (N, 2), or images (N, C, H, W) in [0,1]
+# %% ../nbs/13_widgets.ipynb #6556b40e
+def resample_points(x:torch.Tensor, y:torch.Tensor, # 2-D points (N, 2), or images (N, C, H, W) in [0,1]
                     sampler:str='smote', k:int=5, seed:int=0, epochs:int|None=None, strategy='auto') -> dict:
-    "New samples from one sampler (random, smote; for images also latent-smote, cvae) and their class counts before and after."
+    "New samples from one sampler (random, smote; for images latent-smote, cvae too) and the class counts."
     if x.ndim == 2:
         if sampler not in TOY_SAMPLERS:
             raise ConfigError(f"for 2-D points use a sampler of {TOY_SAMPLERS}, got {sampler!r}")
@@ -143,6 +145,7 @@ def resample_points(x:torch.Tensor, y:torch.Tensor, # samples: 2-D points (N, 2)
     return {'x_new': xr[n:], 'y_new': yr[n:], 'before': torch.bincount(y).tolist(),
             'after': torch.bincount(yr).tolist()}
 
+# %% ../nbs/13_widgets.ipynb #6d988eb3
 def resampling_figure(points:torch.Tensor, labels:torch.Tensor, new_points:torch.Tensor,
                       new_labels:torch.Tensor, title:str=''):
     "Old points (dots) and new points (crosses), coloured by class."
@@ -156,6 +159,7 @@ def resampling_figure(points:torch.Tensor, labels:torch.Tensor, new_points:torch
     ax.set_title(title, fontsize=9); ax.set_xticks([]); ax.set_yticks([])
     return fig
 
+# %% ../nbs/13_widgets.ipynb #15509926
 def imbalanced_blobs(counts=(300, 60, 12), seed:int=0) -> tuple[torch.Tensor, torch.Tensor]:
     "2-D Gaussian blobs with the given class counts: a toy long tail for the resampling viewer."
     g = make_generator(seed)
@@ -165,7 +169,7 @@ def imbalanced_blobs(counts=(300, 60, 12), seed:int=0) -> tuple[torch.Tensor, to
 
 # %% ../nbs/13_widgets.ipynb #e29567a8
 class ResamplingViewer:
-    "Pick a dataset (2-D toy or digits shown in 2 principal directions) and a sampler; see the new points over the old, with counts."
+    "Pick a dataset (a 2-D toy, or digits in 2 principal directions) and a sampler; new points over the old."
     def __init__(self, images:ImageDataset|None=None, # long-tailed images for the second dataset (optional)
                  seed:int=0, epochs:int|None=None):
         self.data = {'toy 2-D': imbalanced_blobs(seed=seed)}
@@ -221,7 +225,7 @@ def latent_images(vae, # a trained VAE (conditional or not)
                   fixed:list, # values of the first len(fixed) latent dimensions, shared by all images
                   y:int|None=None, # class (conditional VAE)
                   n:int=8, temperature:float=1.0, seed:int=0) -> torch.Tensor:
-    "n decodes in [0,1]: the first latent dimensions set to `fixed`, the rest drawn from N(0, temperature^2) with `seed`."
+    "n decodes in [0,1]: the first latent dimensions set to `fixed`, the rest drawn from N(0, temperature^2)."
     d = vae.latent_dim
     if len(fixed) > d: raise ConfigError(f"this VAE has {d} latent dimensions; got {len(fixed)} fixed values")
     if not temperature >= 0: raise ConfigError(f"temperature must be >= 0, got {temperature}")
@@ -233,7 +237,7 @@ def latent_images(vae, # a trained VAE (conditional or not)
 
 # %% ../nbs/13_widgets.ipynb #652f9b26
 class LatentExplorer:
-    "Sliders over a VAE's first latent dimensions, a class selector and temperature; an interpolation strip between two images."
+    "Sliders over a VAE's first latent dimensions, a class and temperature; a strip between two images."
     def __init__(self, vae, ds:ImageDataset, # the VAE and the images to interpolate between (in [0,1])
                  dims:int=4, seed:int=0):
         self.vae, self.ds = vae.eval(), ds.to_range('[0,1]')
@@ -277,7 +281,7 @@ class LatentExplorer:
 # %% ../nbs/13_widgets.ipynb #dbc68737
 def shown_quality(images:torch.Tensor, # generated images of one class, in [0,1]
                   cls:int, real:ImageDataset, judge, k:int=3) -> dict:
-    "What a gallery shows, judged against the real class: intended-class rate, precision ... coverage, spread."
+    "What a gallery shows, judged against the real class: intended-class rate, precision ... spread."
     real = real.to_range('[0,1]')
     feat = DomainFeatures(judge)
     dev = next(judge.parameters()).device
@@ -294,7 +298,7 @@ def shown_quality(images:torch.Tensor, # generated images of one class, in [0,1]
 
 # %% ../nbs/13_widgets.ipynb #915a2649
 class ConditionalGallery:
-    "Class, count, seed and temperature (VAE) or guidance (flow) for a conditional generator; grid and numbers."
+    "Class, count, seed, temperature (VAE) or guidance (flow) of a conditional generator; grid and numbers."
     def __init__(self, generator:SynthesisGenerator, real:ImageDataset, judge, seed:int=0):
         self.gen, self.real, self.judge = generator, real, judge
         self.cls = W.Dropdown(options=[(n, i) for i, n in enumerate(real.classes)],

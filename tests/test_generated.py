@@ -115,3 +115,67 @@ def test_lesson_demonstrates_every_public_function_and_class(nb):
 def test_lesson_ends_with_summary_and_exercises(nb):
     heads = [l.strip() for c in _cells(nb) if c['cell_type'] == 'markdown' for l in ''.join(c['source']).splitlines() if l.startswith('## ')]
     assert heads[-2:] == ['## Summary', '## Exercises'], f'{nb.name} must end with ## Summary and ## Exercises (its last headings: {heads[-2:]})'
+
+
+NOT_SEEN = [r'\bthe issue\b', r'\bseed notebooks?\b', r'\bthe seeds of this course\b', r'goal this lesson set',
+            r'earlier version of this lesson', r'\ban earlier (measurement|run|session)\b', r'\ban open item\b',
+            r'_READING\b', r'\{\{\s*TODO']
+
+
+def test_the_course_speaks_only_of_what_its_reader_can_see():
+    "No lesson cites things a reader never saw (an issue, an earlier run, notebooks that are not in the course)."
+    found = []
+    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        for i, c in enumerate(_cells(nb)):
+            if c['cell_type'] != 'markdown': continue
+            text = ''.join(c['source'])
+            found += [f'{nb.name} cell {i}: {m.group(0)!r}' for pat in NOT_SEEN for m in re.finditer(pat, text, re.I)]
+    assert not found, '\n'.join(found)
+
+
+def test_the_phrase_check_catches_what_it_should():
+    bad = ['as the issue says', 'the goal this lesson set', 'an earlier measurement found', "the course's seed notebooks"]
+    assert all(any(re.search(p, t, re.I) for p in NOT_SEEN) for t in bad)
+    assert not any(re.search(p, 'the seeds 0, 1 and 2 give an issue-free run', re.I) for p in NOT_SEEN)
+
+
+def _package_lines(p):
+    "The lines of a generated module that come from the notebooks' code."
+    # nbdev's module docstring (the lesson's summary) and its `__all__` block (wrapped at 120) are left out
+    text = p.read_text()
+    if text.startswith('"""'): text = '\n' * text[:text.index('"""', 3) + 3].count('\n') + text[text.index('"""', 3) + 3:]
+    lines, skip = text.splitlines(), False
+    for n, line in enumerate(lines, 1):
+        if line.startswith('__all__ = '): skip = True
+        if not skip: yield n, line
+        if skip and line.rstrip().endswith(']'): skip = False
+
+
+def _code_lines():
+    for p in sorted((ROOT / 'genai_data').glob('*.py')):
+        if p.name != '_modidx.py': yield from ((f'{p.name}:{n}', l) for n, l in _package_lines(p))
+    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        for i, c in enumerate(_cells(nb)):
+            if c['cell_type'] == 'code':
+                yield from ((f'{nb.name} cell {i}', l) for l in ''.join(c['source']).splitlines())
+
+
+def test_code_lines_are_at_most_110_characters():
+    long = [f'{where} ({len(line)})' for where, line in _code_lines() if len(line) > 110]
+    assert not long, f'{len(long)} code lines over 110 characters: ' + ', '.join(long[:20])
+
+
+def _exported_cells():
+    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        for i, c in enumerate(_cells(nb)):
+            src = ''.join(c['source'])
+            if c['cell_type'] == 'code' and re.match(r'#\|\s*export', src):
+                yield f'{nb.name} cell {i}', len([l for l in src.splitlines() if l.strip() and not l.startswith('#|')])
+
+
+def test_exported_cells_are_short():
+    import statistics
+    sizes = dict(_exported_cells())
+    big = {k: v for k, v in sizes.items() if v > 50}
+    assert not big, f'exported cells over 50 lines: {big}'
+    assert statistics.median(sizes.values()) <= 12, f'median exported cell: {statistics.median(sizes.values())} lines'
