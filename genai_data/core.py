@@ -6,7 +6,8 @@ Docs: https://genai-data.github.io/genai_data/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #cfc71a3e
 from __future__ import annotations
-import os, re, random, shutil, tempfile, contextlib, contextvars, uuid, hashlib, io, errno, json, warnings
+import os, re, random, shutil, tempfile, contextlib, contextvars, uuid, hashlib, io, errno, json, math
+import numbers, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -14,11 +15,11 @@ import torch
 # %% auto #0
 __all__ = ['DEVICE_ENV_VAR', 'VALUE_RANGES', 'TMP_MARKER', 'OUTPUT_MARKER', 'GenaiDataError', 'DataError', 'ConfigError',
            'DatasetNotFoundError', 'OutputExistsError', 'OutputWriteError', 'arg_words', 'say_arg', 'get_device',
-           'check_seed', 'seed_everything', 'make_generator', 'draw_noise', 'check_value_range', 'range_bounds',
-           'convert_range', 'guess_value_range', 'check_in_range', 'image_grid', 'show_images', 'grid_png',
-           'figure_png', 'StaleTemporaryRemoved', 'cleanup_stale_temporaries', 'atomic_write', 'is_tool_output',
-           'check_output_dir', 'atomic_dir', 'CorruptFileError', 'sha256_bytes', 'sha256_file', 'save_checked',
-           'load_checked', 'save_figure']
+           'check_seed', 'seed_everything', 'make_generator', 'draw_noise', 'memory_bytes', 'check_sample_count',
+           'check_value_range', 'range_bounds', 'convert_range', 'guess_value_range', 'check_in_range', 'image_grid',
+           'show_images', 'grid_png', 'figure_png', 'StaleTemporaryRemoved', 'cleanup_stale_temporaries',
+           'atomic_write', 'is_tool_output', 'check_output_dir', 'atomic_dir', 'CorruptFileError', 'sha256_bytes',
+           'sha256_file', 'save_checked', 'load_checked', 'save_figure']
 
 # %% ../nbs/00_core.ipynb #34ef91c3
 class GenaiDataError(Exception):
@@ -135,6 +136,28 @@ def draw_noise(shape, # the shape of the noise tensor
     x = draw(tuple(shape), generator=generator, device=generator.device if generator is not None
              else device, dtype=dtype)
     return x.to(device) if device is not None else x
+
+# %% ../nbs/00_core.ipynb #7ef96373
+def memory_bytes() -> int|None:
+    "This machine's physical memory in bytes (None where the system does not say)."
+    try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError, AttributeError): return None
+
+# %% ../nbs/00_core.ipynb #0aff5957
+def check_sample_count(n, # how many samples were asked for
+                       item_shape, # the shape of one sample, e.g. (1, 16, 16)
+                       what:str='n', # how the caller names `n`
+                       bytes_per_value:int=4) -> int:
+    "`n` if it is a whole number >= 0 whose result fits in half of this machine's memory; else an error."
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ConfigError(f"{say_arg(what)} must be a whole number >= 0, got {n!r}")
+    per, mem = math.prod(item_shape) * bytes_per_value, memory_bytes()
+    if mem and n * per > mem // 2:
+        raise ConfigError(f"{say_arg(what)}={n} would need {n * per / 2**30:,.1f} GiB for the result, more "
+                          f"than half "
+                          f"of this machine's {mem / 2**30:.0f} GiB; draw at most {mem // 8 // per:,} at a "
+                          f"time")
+    return int(n)
 
 # %% ../nbs/00_core.ipynb #b2934be1
 VALUE_RANGES = {'[0,1]': (0., 1.), '[-1,1]': (-1., 1.), 'uint8': (0., 255.)}
@@ -473,7 +496,15 @@ def save_checked(obj, # tensors, dicts, lists, numbers and strings (what weights
     buf = io.BytesIO(); torch.save(obj, buf)
     content = buf.getvalue()
     digest = sha256_bytes(content)
-    with atomic_write(path, 'wb') as f: torch.save({'format': kind, 'sha256': digest, 'content': content}, f)
+    with atomic_write(path, 'wb') as f:
+        try: torch.save({'format': kind, 'sha256': digest, 'content': content}, f)
+        except RuntimeError as e:          # torch reports a failed write (a full disk) as a RuntimeError
+            first = (str(e).strip().splitlines() or [''])[0][:100]
+            raise OutputWriteError(f"cannot write {path}: torch could not write the file ({first}), usually "
+                                   f"because "
+                                   f"the disk is full; anything written before is intact. Free some space or "
+                                   f"choose "
+                                   f"another {say_arg('path')}") from e
     return digest
 
 # %% ../nbs/00_core.ipynb #c4a9db92

@@ -232,6 +232,10 @@ def tensor_dataloader(*tensors, # equal-length tensors, e.g. images and labels, 
     if batch_size < 1: raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
         raise DataError("tensor_dataloader needs tensors of equal length")
+    if len(tensors[0]) == 0:
+        raise DataError("there are no samples to load (the tensors are empty); check that the dataset or "
+                        "split "
+                        "holds images before training on it")
     gen = make_generator(seed) if seed is not None else None
     return torch.utils.data.DataLoader(_BatchView(*tensors), batch_size=batch_size,
                                        shuffle=shuffle and sampler is None,

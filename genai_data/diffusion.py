@@ -10,8 +10,8 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import (ConfigError, DataError, check_in_range, check_value_range, draw_noise,
-                             range_bounds)
+from .core import (ConfigError, DataError, check_in_range, check_sample_count, check_value_range,
+                             draw_noise, range_bounds)
 from .data import balanced_labels, check_model_labels
 from .learner import Step, linear_decay
 
@@ -287,15 +287,16 @@ def _sample(self:DiffusionModel, n:int, # how many samples
             sampler:str|None=None, # 'ddim' or 'ddpm' for objective='ddpm'; 'heun' or 'euler' for 'flow'
            ) -> torch.Tensor:
     "n samples in the data's value range from the model as it is (learn.eval_model gives the EMA copy)."
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise ConfigError(f"n must be a whole number >= 0, got {n!r}")
-    if not guidance >= 0: raise ConfigError(f"guidance must be >= 0, got {guidance}")
+    item = tuple(getattr(self.net, 'image_shape', (getattr(self.net, 'dim', None),)))
+    n = check_sample_count(n, item)
+    if not (guidance >= 0 and math.isfinite(guidance)):
+        raise ConfigError(f"guidance must be a finite number >= 0, got {guidance}")
     sampler = sampler or SAMPLERS[self.objective][0]
     if sampler not in SAMPLERS[self.objective]:
         raise ConfigError(f"sampler {sampler!r} is not for objective {self.objective!r}; use one of "
                           f"{SAMPLERS[self.objective]}")
     p = next(self.parameters())
-    shape = (n, *getattr(self.net, 'image_shape', (getattr(self.net, 'dim', None),)))
+    shape = (n, *item)
     y = self._labels(y, n, p.device)
     x = draw_noise(shape, generator, p.device).to(p.dtype)
     clip = range_bounds(self.value_range) if self.value_range else None

@@ -6,7 +6,7 @@ Docs: https://genai-data.github.io/genai_data/export.html.md"""
 
 # %% ../nbs/14_export.ipynb #a51c6882
 from __future__ import annotations
-import base64, json, platform
+import base64, hashlib, json, os, platform
 from pathlib import Path
 import numpy as np
 import torch
@@ -18,8 +18,8 @@ from .gate import ARM_WORDS, GATE_METRICS, METRIC_WORDS, comparison_words
 
 # %% auto #0
 __all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'REPORT_SECTIONS', 'QUALITY_WORDS', 'FILTER_WORDS', 'REPORT_CSS', 'REPORT_HEAD',
-           'REPORT_TAIL', 'REPORT_BLOCKS', 'REPORT_TEMPLATE', 'save_npz', 'hash_tree', 'report_context',
-           'render_report', 'versions', 'export_synthetic', 'verify_dataset']
+           'REPORT_TAIL', 'REPORT_BLOCKS', 'REPORT_TEMPLATE', 'save_npz', 'hash_tree', 'links_in', 'report_context',
+           'render_report', 'versions', 'manifest_digest', 'export_synthetic', 'verify_dataset']
 
 # %% ../nbs/14_export.ipynb #7d29e095
 MANIFEST = 'manifest.json'
@@ -35,11 +35,24 @@ def save_npz(path:Path, # the .npz file to write
                             classes=np.array(ds.classes), value_range=np.array('uint8'), **extra)
 
 # %% ../nbs/14_export.ipynb #36f4a854
+def _walk(folder:Path):
+    "(relative path, path) of everything below `folder`, without following links, in a fixed order."
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        for name in sorted(dirs) + sorted(files):
+            p = Path(top) / name
+            yield p.relative_to(folder).as_posix(), p
+
+# %% ../nbs/14_export.ipynb #4c334a57
 def hash_tree(folder:Path) -> dict:
-    "{relative path: SHA-256} of every file under `folder`, except the manifest and this library's markers."
+    "{relative path: SHA-256} of every regular file under `folder` (no links), but the manifest and markers."
     skip = (MANIFEST, OUTPUT_MARKER, TMP_MARKER)
-    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob('*'))
-            if p.is_file() and p.relative_to(folder).as_posix() not in skip}
+    return dict(sorted((rel, sha256_file(p)) for rel, p in _walk(folder)
+                       if p.is_file() and not p.is_symlink() and rel not in skip))
+
+# %% ../nbs/14_export.ipynb #39a605c4
+def links_in(folder:Path) -> list[str]:
+    "Every symbolic link below `folder`: an export holds its own files, so any link is reported."
+    return [rel for rel, p in _walk(folder) if p.is_symlink()]
 
 # %% ../nbs/14_export.ipynb #92cb331b
 REPORT_SECTIONS = ('summary', 'counts', 'samples', 'neighbours', 'quality', 'gate', 'filtering', 'timings',
@@ -262,6 +275,35 @@ def versions() -> dict:
             'torchvision': torchvision.__version__,
             'numpy': np.__version__, 'python': platform.python_version(), 'platform': platform.platform()}
 
+# %% ../nbs/14_export.ipynb #be90104a
+def manifest_digest(manifest:dict) -> str:
+    "SHA-256 of a manifest's content, without its own `manifest_sha256` field (canonical JSON)."
+    body = {k: v for k, v in manifest.items() if k != 'manifest_sha256'}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(',', ':')).encode()).hexdigest()
+
+# %% ../nbs/14_export.ipynb #7aa1417d
+def _claims_against_report(m:dict, folder:Path) -> list[str]:
+    "The manifest's claims that disagree with report.json and the class folders (empty: all agree)."
+    try: r = json.loads((folder / 'report.json').read_text(encoding='utf-8'))
+    except (OSError, ValueError): return ['report.json cannot be read']
+    gate = {k: r.get('gate', {}).get(k) for k in ('verdict', 'comparisons', 'per_class', 'seeds')}
+    wrong = [k for k, mine, theirs in (('accepted', m.get('accepted'), r.get('decision', {}).get('accepted')),
+                                        ('gate', m.get('gate'), gate),
+                                        ('generator', m.get('generator'), r.get('generator')),
+                                        ('source', m.get('source'), r.get('dataset')))
+             if mine != theirs]
+    sub = r.get('decision', {}).get('exported_as', '')
+    try: folders = {f['folder']: f['class'] for f in json.loads((folder / sub / 'classes.json').read_text())}
+    except (OSError, ValueError, KeyError, TypeError): return wrong + [f'{sub}/classes.json cannot be read']
+    family = r.get('generator', {}).get('family')
+    for s in m.get('samples', []):
+        parts = str(s.get('file', '')).split('/')
+        if len(parts) != 3 or folders.get(parts[1]) != s.get('class') or s.get('origin') != family:
+            wrong.append(f"sample {s.get('file')!r}"); break
+    if len(m.get('samples', [])) != sum(r.get('counts', {}).get('added', {}).values()):
+        wrong.append('sample count')
+    return wrong
+
 # %% ../nbs/14_export.ipynb #c842f4bd
 def export_synthetic(folder:Path, # an empty folder (the temporary one of atomic_dir)
                      train:ImageDataset, synthetic:ImageDataset, # real training images, synthetic images
@@ -286,12 +328,13 @@ def export_synthetic(folder:Path, # an empty folder (the temporary one of atomic
                 'config_sha256': report['provenance'].get('config_sha256'),
                 'gate': {k: report['gate'][k] for k in ('verdict', 'comparisons', 'per_class', 'seeds')},
                 'versions': report['provenance']['versions'], 'samples': samples, 'files': hash_tree(folder)}
+    manifest['manifest_sha256'] = manifest_digest(manifest)
     with atomic_write(folder / MANIFEST, 'w', encoding='utf-8') as f: json.dump(manifest, f, indent=1)
     return manifest
 
 # %% ../nbs/14_export.ipynb #c3728271
 def verify_dataset(folder:str|Path) -> dict: # a folder written by genai-data run
-    "Re-hash every file `manifest.json` lists: ok, and the missing, changed and unexpected files."
+    "Check an export against its manifest: ok, and every difference (files, links, the manifest's claims)."
     folder = Path(folder)
     if not (folder / MANIFEST).is_file():
         raise DatasetNotFoundError(f"{folder} has no {MANIFEST}; give a folder written by genai-data run")
@@ -302,8 +345,11 @@ def verify_dataset(folder:str|Path) -> dict: # a folder written by genai-data ru
         raise CorruptFileError(f"{folder / MANIFEST} is not a genai_data manifest (format "
                                f"{MANIFEST_FORMAT!r})")
     now = hash_tree(folder)
-    missing = sorted(set(m['files']) - set(now))
-    changed = sorted(f for f in m['files'] if f in now and now[f] != m['files'][f])
-    unexpected = sorted(set(now) - set(m['files']))
-    return {'ok': not (missing or changed or unexpected), 'checked': len(m['files']), 'missing': missing,
-            'changed': changed, 'unexpected': unexpected}
+    r = {'checked': len(m['files']), 'missing': sorted(set(m['files']) - set(now)),
+         'changed': sorted(f for f in m['files'] if f in now and now[f] != m['files'][f]),
+         'unexpected': sorted(set(now) - set(m['files'])), 'links': links_in(folder),
+         'manifest_edited': m.get('manifest_sha256') != manifest_digest(m),
+         'claims': _claims_against_report(m, folder)}
+    r['ok'] = not any(r[k] for k in ('missing', 'changed', 'unexpected', 'links', 'manifest_edited',
+                                     'claims'))
+    return r

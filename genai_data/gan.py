@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 from fastcore.basics import patch
-from .core import ConfigError, DataError, draw_noise
+from .core import ConfigError, DataError, check_sample_count, draw_noise
 from .data import balanced_labels, check_model_labels, one_hot_labels
 from .augment import DiffAugment
 from .learner import Step, linear_decay
@@ -158,8 +158,7 @@ class _Generator(nn.Module):
     @torch.no_grad()
     def sample(self, n:int, y=None, generator=None) -> torch.Tensor:
         "n samples in [-1, 1] (or data units); conditional models default to balanced labels 0..K-1."
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise ConfigError(f"n must be a whole number >= 0, got {n!r}")
+        n = check_sample_count(n, self.data_shape if hasattr(self, 'data_shape') else self.image_shape)
         dev = next(self.parameters()).device
         z = draw_noise((n, self.latent_dim), generator, dev)
         if self.n_classes and y is None: y = balanced_labels(n, self.n_classes, dev)

@@ -247,7 +247,7 @@ def protocol_counts(available, # real training images available per class
         raise DataError(f"class(es) {short} have fewer than {minimum} images; the protocol cannot be run")
     return out
 
-# %% ../nbs/12_gate.ipynb #66536082b
+# %% ../nbs/12_gate.ipynb #08960faf
 BASELINES = ('none', 'class-weight', 'random', 'random+aug', 'smote')
 COMPARED = BASELINES + tuple(f'{g}{f}'
                              for g in ('latent-smote', 'cvae', 'cgan', 'flow') for f in ('', '+filter'))

@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 import torch
 from fastcore.basics import patch
-from .core import (ConfigError, DataError, check_seed, convert_range, load_checked, make_generator,
-                             save_checked, say_arg, seed_everything)
+from .core import (ConfigError, DataError, check_sample_count, check_seed, convert_range,
+                             load_checked,
+                             make_generator, save_checked, say_arg, seed_everything)
 from .data import ImageDataset, balanced_labels, check_model_labels
 from .resample import SMOTE
 from .learner import Learner, linear_decay
@@ -149,6 +150,7 @@ def sample(self:SynthesisGenerator, n:int, # how many images
     "n images in [0,1] of the requested classes."
     if getattr(self, 'net_', None) is None:
         raise ConfigError("this generator is not trained yet; call fit(ds) or SynthesisGenerator.load(path)")
+    n = check_sample_count(n, self.image_shape)
     y = balanced_labels(n, self.n_classes) if y is None else check_model_labels(y, n, self.n_classes)
     rng = rng if rng is not None else make_generator(self.seed)
     dev, out = next(self.net_.parameters()).device, []

@@ -36,7 +36,7 @@ def synthesis_targets(y, # labels of the real data
     if len(counts) < 2:
         raise DataError(f"y has {len(counts)} class; synthesis needs labelled data of at least two classes")
     if enlarge is not None:
-        if isinstance(enlarge, bool) or not isinstance(enlarge, numbers.Real) or not enlarge > 1:
+        if isinstance(enlarge, bool) or not isinstance(enlarge, numbers.Real) or not 1 < enlarge < math.inf:
             raise ConfigError(f"{say_arg('enlarge')} must be a number > 1 (2 doubles every class), got "
                               f"{enlarge!r}")
         add = {c: int(round(n * enlarge)) - n for c, n in counts.items()}

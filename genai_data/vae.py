@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .core import ConfigError, DataError, check_in_range, draw_noise
+from .core import ConfigError, DataError, check_in_range, check_sample_count, draw_noise
 from .data import balanced_labels, check_model_labels, one_hot_labels
 from .learner import Step
 
@@ -124,7 +124,11 @@ class VAE(nn.Module):
         if likelihood not in ('bernoulli', 'gaussian'):
             raise ConfigError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
         if arch not in ('conv', 'mlp'): raise ConfigError(f"arch must be 'conv' or 'mlp', got {arch!r}")
-        if beta < 0: raise ConfigError(f"beta must be >= 0, got {beta}")
+        if not beta >= 0 or not math.isfinite(beta):
+            raise ConfigError(f"beta must be a finite number >= 0, got {beta}")
+        for name, v in (('latent_dim', latent_dim), ('width', width)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be a whole number >= 1, got {v!r}")
         self.image_shape, self.latent_dim, self.likelihood = tuple(image_shape), latent_dim, likelihood
         self.beta, self.n_classes, self.arch = beta, n_classes, arch
         if arch == 'conv':
@@ -199,8 +203,10 @@ def _labels_for(self:VAE, n:int, y, device):
 @torch.no_grad()
 def sample(self:VAE, n:int, y=None, generator=None, temperature:float=1.0) -> torch.Tensor:
     "n new images in [0,1] (the decoder's mean) from z ~ N(0, temperature^2 I); labels cycle when y is None."
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise ConfigError(f"n must be a whole number >= 0, got {n!r}")
+    n = check_sample_count(n, self.image_shape)
+    if not (temperature >= 0 and math.isfinite(temperature)):
+        raise ConfigError(f"temperature must be a finite number >= 0 (1: the prior, 0: its mean), got "
+                          f"{temperature!r}")
     dev = next(self.parameters()).device
     z = temperature * draw_noise((n, self.latent_dim), generator, dev)
     return self.mean(self.decode(z, _labels_for(self, n, y, dev)))

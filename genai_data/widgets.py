@@ -66,6 +66,12 @@ def _slider(desc, lo, hi, step, value, cls):
                       style={'description_width': '80px'}, layout=W.Layout(width='320px'))
     return s.add_class(cls)
 
+# %% ../nbs/13_widgets.ipynb #f9385fc5
+def _image(cls):
+    "A PNG image widget at its own aspect ratio (a flex row would stretch it to the row's height)."
+    return W.Image(format='png',
+                   layout=W.Layout(align_self='flex-start', object_fit='contain')).add_class(cls)
+
 # %% ../nbs/13_widgets.ipynb #1e12768c
 class AugmentPreview:
     "Sliders over the transforms' strengths; the same images before and after, redrawn from `seed`."
@@ -83,8 +89,7 @@ class AugmentPreview:
         c['start'] = W.IntSlider(value=0, min=0, max=max(0, len(ds) - n), description='first image',
                                  continuous_update=False).add_class('gd-aug-start')
         self.controls = c
-        self.before, self.after = W.Image(format='png').add_class(
-                'gd-aug-before'), W.Image(format='png').add_class('gd-aug-after')
+        self.before, self.after = _image('gd-aug-before'), _image('gd-aug-after')
         self.info = W.HTML()
         for w in c.values(): w.observe(lambda _: self.update(), 'value')
         self.widget = W.HBox([W.VBox(list(c.values())),
@@ -182,8 +187,7 @@ class ResamplingViewer:
                              continuous_update=False).add_class('gd-rs-k')
         self.seed = W.IntText(value=seed, description='seed',
                               layout=W.Layout(width='200px')).add_class('gd-rs-seed')
-        self.image, self.counts = W.Image(format='png').add_class(
-                'gd-rs-plot'), W.HTML().add_class('gd-rs-counts')
+        self.image, self.counts = _image('gd-rs-plot'), W.HTML().add_class('gd-rs-counts')
         self.dataset.observe(self._on_data, 'value')
         for w in (self.sampler, self.k, self.seed): w.observe(lambda _: self.update(), 'value')
         self.widget = W.HBox([W.VBox([self.dataset, self.sampler, self.k, self.seed, self.counts]),
@@ -253,8 +257,7 @@ class LatentExplorer:
                              continuous_update=False).add_class('gd-lat-a')
         self.b = W.IntSlider(value=min(5, len(ds) - 1), min=0, max=len(ds) - 1, description='image B',
                              continuous_update=False).add_class('gd-lat-b')
-        self.samples, self.strip = W.Image(format='png').add_class(
-                'gd-lat-samples'), W.Image(format='png').add_class('gd-lat-strip')
+        self.samples, self.strip = _image('gd-lat-samples'), _image('gd-lat-strip')
         for w in (*self.z, self.temperature, self.cls, self.seed, self.a, self.b):
             w.observe(lambda _: self.update(), 'value')
         self.widget = W.HBox([W.VBox([self.cls, *self.z, self.temperature, self.seed, self.a, self.b]),
@@ -309,7 +312,7 @@ class ConditionalGallery:
                               layout=W.Layout(width='200px')).add_class('gd-gal-seed')
         knob = {'cvae': ('temperature', 0, 2, 1.0), 'flow': ('guidance', 0, 5, 1.0)}.get(generator.generator)
         self.knob = _slider(knob[0], knob[1], knob[2], 0.05, knob[3], 'gd-gal-knob') if knob else None
-        self.image = W.Image(format='png').add_class('gd-gal-grid')
+        self.image = _image('gd-gal-grid')
         self.table = W.HTML().add_class('gd-gal-quality')
         for w in (self.cls, self.count, self.seed, *([self.knob] if self.knob else [])):
             w.observe(lambda _: self.update(), 'value')

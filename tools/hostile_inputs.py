@@ -1,4 +1,4 @@
-"""Replay the bad inputs and faults of issue 16 against a checkout and classify each outcome.
+"""Replay bad inputs and faults against a checkout and classify each outcome.
 
 python tools/hostile_inputs.py [--json OUT]   (run with PYTHONPATH pointing at the checkout to judge)
 
@@ -330,6 +330,91 @@ def _(tmp):
     s, e = cli('prepare', '--dataset', 'digits', '--out', Path(tmp) / 'o', '--quiet')
     mask = os.umask(0o022); os.umask(mask)
     return 'correct' if (Path(tmp) / 'o').stat().st_mode & 0o777 == 0o777 & ~mask else 'silent'
+
+# ---- the last hostile inputs: tracebacks, unclear errors, silent results, a trusting verify ---------------------------
+RUN = ['run', '--dataset', 'digits', '--long-tail', '20', '--quiet']
+@case('run --enlarge inf', 'traceback')
+def _(tmp): s, e = cli(*RUN, '--out', Path(tmp) / 'o', '--enlarge', 'inf'); return cli_verdict(s, e, '--enlarge')
+@case('a full disk while torch writes a checkpoint', 'traceback')
+def _(tmp):
+    import io as _io
+    from genai_data.core import load_checked, save_checked
+    p = Path(tmp) / 'ck.pt'; save_checked({'step': 1}, p, 'demo/1'); real = torch.save
+    def full(obj, f, *a, **k):
+        if isinstance(f, _io.BytesIO): return real(obj, f, *a, **k)
+        raise RuntimeError('[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0')
+    torch.save = full
+    try: v = call(lambda: save_checked({'step': 2}, p, 'demo/1'), lambda r: 'silent', 'anything written before is intact')
+    finally: torch.save = real
+    return 'lost' if load_checked(p, 'demo/1')['step'] != 1 else v
+@case('Learner on an empty tensor_dataloader (shuffle on)', 'traceback')
+def _(tmp):
+    from genai_data.data import tensor_dataloader
+    from genai_data.learner import Learner
+    from genai_data.metrics import SmallCNN
+    f = lambda: Learner(SmallCNN(), tensor_dataloader(torch.zeros(0, 1, 8, 8), torch.zeros(0, dtype=torch.long)))
+    return call(f, lambda r: 'silent', 'no samples to load')
+@case('SynthesisGenerator.sample(10**10)', 'traceback')
+def _(tmp):
+    from genai_data.data import load_digits
+    from genai_data.generators import SynthesisGenerator
+    g = SynthesisGenerator('cvae', epochs=1).fit(load_digits(16)[:40])
+    return call(lambda: g.sample(10 ** 10), lambda r: 'silent', 'at a time')
+for _flag, _value, _words in (('--judge-epochs', 0, '--judge-epochs'), ('--epochs', 0, '--epochs'),
+                              ('--long-tail', 'inf', '--long-tail')):
+    def _make(flag=_flag, value=_value, words=_words):
+        @case(f'run {flag} {value}: refused before any work or folder', 'unclear')
+        def _(tmp):
+            out = Path(tmp) / 'o'
+            s, e = cli('run', '--dataset', 'digits', '--quiet', '--out', out, flag, value)
+            left = out.exists() or (Path(tmp) / '.o.work').exists()
+            return 'unclear' if left else cli_verdict(s, e, words)
+    _make()
+@case('VAE sample(temperature=nan)', 'silent')
+def _(tmp):
+    from genai_data.vae import VAE
+    return call(lambda: VAE((1, 8, 8), 3, arch='mlp', hidden=(8,)).sample(2, temperature=float('nan')),
+                lambda r: 'silent', 'temperature')
+@case('VAE(latent_dim=0)', 'silent')
+def _(tmp):
+    from genai_data.vae import VAE
+    return call(lambda: VAE((1, 8, 8), 0), lambda r: 'silent', 'latent_dim')
+def exported(tmp):
+    out = Path(tmp) / 'exp'
+    s, e = cli(*RUN, '--out', out, '--epochs', 2, '--gate-seeds', 1, '--judge-epochs', 2)
+    assert s == 0, e
+    return out
+def verify_verdict(out):
+    s, e = cli('verify', out)
+    return 'correct' if s == 1 and 'does NOT match' in e and 'Traceback' not in e else 'silent'
+@case('verify: a PNG replaced by a link to an identical file outside', 'silent')
+def _(tmp):
+    out = exported(tmp); png = sorted(out.rglob('*.png'))[0]; twin = Path(tmp) / 'twin.png'
+    shutil.copy(png, twin); png.unlink(); png.symlink_to(twin)
+    return verify_verdict(out)
+for _what in ('accepted', 'verdict', 'class', 'origin'):
+    def _make(what=_what):
+        @case(f'verify: manifest {what} edited, its digest recomputed', 'silent')
+        def _(tmp):
+            from genai_data.export import manifest_digest
+            out = exported(tmp); m = json.loads((out / 'manifest.json').read_text())
+            if what == 'accepted': m['accepted'] = not m['accepted']
+            elif what == 'verdict': m['gate']['verdict'] = 'hurts' if m['gate']['verdict'] == 'helps' else 'helps'
+            elif what == 'class': m['samples'][0]['class'] = '0' if m['samples'][0]['class'] != '0' else '1'
+            else: m['samples'][0]['origin'] = 'real'
+            m['manifest_sha256'] = manifest_digest(m); (out / 'manifest.json').write_text(json.dumps(m))
+            return verify_verdict(out)
+    _make()
+@case('Ctrl-C during the first second (imports)', 'traceback')
+def _(tmp):
+    import signal, time as _t
+    p = subprocess.Popen([sys.executable, '-c', 'import sys; from genai_data.cli import main; sys.exit(main())',
+                          'run', '--dataset', 'digits', '--out', str(Path(tmp) / 'o'), '--quiet'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _t.sleep(0.3); p.send_signal(signal.SIGINT); _, e = p.communicate(timeout=120)
+    if 'Traceback' in e: return 'traceback'
+    return 'correct' if p.returncode == 130 and e.strip().count('\n') == 0 else 'unclear'
+
 
 def main():
     import genai_data
