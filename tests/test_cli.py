@@ -48,9 +48,9 @@ def test_prepare_refuses_existing_output_and_keeps_it(tmp_path):
 
 
 def test_prepare_failure_leaves_nothing(tmp_path, monkeypatch):
-    import genai_data.cli as cli
+    import genai_data.core as core       # write_prepared imports save_figure from core when it runs
     def boom(*a, **k): raise KeyboardInterrupt
-    monkeypatch.setattr(cli, 'save_figure', boom)
+    monkeypatch.setattr(core, 'save_figure', boom)
     with pytest.raises(KeyboardInterrupt): prepare('digits', tmp_path / 'out', quiet=True)
     assert list(tmp_path.iterdir()) == []
 
