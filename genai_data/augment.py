@@ -467,9 +467,8 @@ class _Mixer(nn.Module):
         try: y = torch.as_tensor(y, device=x.device)
         except (TypeError, ValueError, RuntimeError) as e:
             raise DataError(f"labels must be class indices (whole numbers) or soft labels (N, K), got "
-                            f"{type(y).__name__} "
-                            f"{list(y)[:3] if hasattr(y, '__len__') else y!r}; map class names to 0..K-1 "
-                            f"first") from e
+                            f"{type(y).__name__} {list(y)[:3] if hasattr(y, '__len__') else y!r}; map class "
+                            f"names to 0..K-1 first") from e
         if y.dtype == torch.bool or (y.ndim == 1 and y.is_floating_point()):
             raise DataError(f"labels must be class indices (whole numbers) or soft labels (N, K), got "
                             f"{y.dtype} of shape {tuple(y.shape)}")

@@ -154,9 +154,8 @@ def check_sample_count(n, # how many samples were asked for
     per, mem = math.prod(item_shape) * bytes_per_value, memory_bytes()
     if mem and n * per > mem // 2:
         raise ConfigError(f"{say_arg(what)}={n} would need {n * per / 2**30:,.1f} GiB for the result, more "
-                          f"than half "
-                          f"of this machine's {mem / 2**30:.0f} GiB; draw at most {mem // 8 // per:,} at a "
-                          f"time")
+                          f"than half of this machine's {mem / 2**30:.0f} GiB; draw at most "
+                          f"{mem // 8 // per:,} at a time")
     return int(n)
 
 # %% ../nbs/00_core.ipynb #b2934be1
@@ -414,15 +413,13 @@ def check_output_dir(path:str|Path, # the output folder asked for
     p = Path(path).expanduser().resolve()
     if _protected(p):
         raise ConfigError(f"{say_arg(arg)} {path} is the current, home or root folder (or holds one of "
-                          f"them); "
-                          f"write the output to a new sub-folder instead, e.g. "
+                          f"them); write the output to a new sub-folder instead, e.g. "
                           f"{say_arg(arg, 'prepared', placeholder=True)}")
     for s in sources:
         s = Path(s).expanduser().resolve()
         if p == s or p in s.parents or s in p.parents:
             raise ConfigError(f"{say_arg(arg)} {path} overlaps the input {s} (it is, contains or lies inside "
-                              f"it); "
-                              "write the output somewhere else so the input can never be touched")
+                              f"it); write the output somewhere else so the input can never be touched")
     if p.exists() or p.is_symlink():
         if not p.is_dir() or p.is_symlink():
             raise OutputExistsError(f"{path} exists and is not a folder; choose another {say_arg(arg)}")
@@ -431,9 +428,8 @@ def check_output_dir(path:str|Path, # the output folder asked for
                                     f"{say_arg(overwrite_arg, True)} to replace it")
         if any(p.iterdir()) and not is_tool_output(p):
             raise OutputExistsError(f"{path} holds files that genai_data did not write (no {OUTPUT_MARKER}), "
-                                    f"so it will not replace it, "
-                                    f"even with {say_arg(overwrite_arg, True)}; choose another "
-                                    f"{say_arg(arg)} or move the folder away yourself")
+                                    f"so it will not replace it, even with {say_arg(overwrite_arg, True)}; "
+                                    f"choose another {say_arg(arg)} or move the folder away yourself")
     return p
 
 # %% ../nbs/00_core.ipynb #a74cf37e
@@ -501,10 +497,8 @@ def save_checked(obj, # tensors, dicts, lists, numbers and strings (what weights
         except RuntimeError as e:          # torch reports a failed write (a full disk) as a RuntimeError
             first = (str(e).strip().splitlines() or [''])[0][:100]
             raise OutputWriteError(f"cannot write {path}: torch could not write the file ({first}), usually "
-                                   f"because "
-                                   f"the disk is full; anything written before is intact. Free some space or "
-                                   f"choose "
-                                   f"another {say_arg('path')}") from e
+                                   f"because the disk is full; anything written before is intact. Free some "
+                                   f"space or choose another {say_arg('path')}") from e
     return digest
 
 # %% ../nbs/00_core.ipynb #c4a9db92
@@ -519,8 +513,7 @@ def load_checked(path:str|Path, # a file written by save_checked
     try: env = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:   # any failure to parse the envelope means the file is not intact
         raise CorruptFileError(f"cannot read {what} {path}: it is corrupt, truncated or not a genai_data "
-                               f"{what} "
-                               f"({type(e).__name__}: {str(e)[:120]})") from e
+                               f"{what} ({type(e).__name__}: {str(e)[:120]})") from e
     if not isinstance(env, dict) or env.get('format') != kind or not isinstance(env.get('content'), bytes):
         found = env.get('format') if isinstance(env, dict) else type(env).__name__
         raise CorruptFileError(f"{path} is not a genai_data {what} of format {kind!r} (found {found!r})")

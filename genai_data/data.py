@@ -50,8 +50,7 @@ def _check_labels(labels, n_images, n_classes=None):
     if len(y) and y.min() < 0: raise DataError(f"labels must be >= 0, found {int(y.min())}")
     if n_classes is not None and len(y) and y.max() >= n_classes:
         raise DataError(f"label {int(y.max())} is out of range: there are {n_classes} classes "
-                        f"(0..{n_classes-1}); "
-                        "pass every class name in `classes` or fix the labels")
+                        f"(0..{n_classes-1}); pass every class name in `classes` or fix the labels")
     return y
 
 # %% ../nbs/01_data.ipynb #a9eb1f3f
@@ -111,8 +110,7 @@ def check_class_names(classes) -> list[str]:
         key = unicodedata.normalize('NFC', n).casefold().strip()
         if key in seen:
             raise DataError(f"class names {seen[key]!r} and {n!r} are the same after normalisation (case, "
-                            f"Unicode form, "
-                                        "spaces) and would share one folder; give them distinct names")
+                            f"Unicode form, spaces) and would share one folder; give them distinct names")
         seen[key] = n
     return names
 
@@ -234,8 +232,7 @@ def tensor_dataloader(*tensors, # equal-length tensors, e.g. images and labels, 
         raise DataError("tensor_dataloader needs tensors of equal length")
     if len(tensors[0]) == 0:
         raise DataError("there are no samples to load (the tensors are empty); check that the dataset or "
-                        "split "
-                        "holds images before training on it")
+                        "split holds images before training on it")
     gen = make_generator(seed) if seed is not None else None
     return torch.utils.data.DataLoader(_BatchView(*tensors), batch_size=batch_size,
                                        shuffle=shuffle and sampler is None,
@@ -263,8 +260,7 @@ def check_image_size(size, # a side length in pixels, or None
     if size is None: return None
     if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or not 4 <= size <= MAX_IMAGE_SIZE:
         raise ConfigError(f"{say_arg(arg)} must be a whole number of pixels from 4 to {MAX_IMAGE_SIZE}, got "
-                          f"{size!r}; "
-                          f"e.g. {say_arg(arg, 16, placeholder=True)}")
+                          f"{size!r}; e.g. {say_arg(arg, 16, placeholder=True)}")
     return int(size)
 
 # %% ../nbs/01_data.ipynb #8d26c275
@@ -343,9 +339,8 @@ def _class_folders(root:Path) -> tuple[list[Path|None], list[str], bool]:
     links = [d.name for d in dirs if d is not None and d.is_symlink()]
     if links:
         raise DataError(f"class folder(s) {links} in {root} are symbolic links; genai_data does not follow "
-                        f"links (a link to a "
-                              "parent folder would read images twice or forever). Copy the images into real "
-                              "folders")
+                        f"links (a link to a parent folder would read images twice or forever). Copy the "
+                        f"images into real folders")
     return dirs, names, mapping.is_file()
 
 # %% ../nbs/01_data.ipynb #5c1d3867
@@ -569,9 +564,8 @@ def load_torchvision(name:str, # 'mnist', 'fashion-mnist' or 'cifar10'
     except RuntimeError as e:
         if 'not found' not in str(e).lower() and 'corrupted' not in str(e).lower(): raise
         raise DatasetNotFoundError(f"{cls_name} files not found under {root}: expected "
-                                   f"{layout.replace('ROOT', str(root))}. "
-                                   f"Copy them there, or pass {say_arg('download', True)} on a machine with "
-                                   f"internet") from e
+                                   f"{layout.replace('ROOT', str(root))}. Copy them there, or pass "
+                                   f"{say_arg('download', True)} on a machine with internet") from e
     data = torch.as_tensor(np.asarray(tv.data))
     x = data[:, None] if data.ndim == 3 else data.permute(0, 3, 1, 2)
     classes = [c.replace('/', ' or ')

@@ -192,8 +192,7 @@ def _decision_reasons(gate:dict, quality:dict|None) -> list[str]:
     reasons, c = [], gate['comparisons']['vs_real']['balanced_acc']
     if gate['verdict'] != 'helps':
         reasons.append(f"balanced accuracy {c['gain']:+.3f} (95% interval {c['lo']:+.3f} to {c['hi']:+.3f}) "
-                       f"against "
-                       "real data alone: " + ("it hurts" if gate['verdict'] == 'hurts'
+                       f"against real data alone: " + ("it hurts" if gate['verdict'] == 'hurts'
                                               else "no evidence that it helps"))
     vb = gate['comparisons']['vs_baseline']['balanced_acc']
     base = ARM_WORDS.get(gate['baseline'], gate['baseline'])
@@ -386,6 +385,5 @@ def comparison_table(res:dict) -> str: # what compare_methods returned
         gate = (f"{r['gate']['verdict'][:11]}, ok "
                 f"{r['gate']['accepted_seeds']}/{len(res['seeds'])}" if 'gate' in r else '-')
         lines.append(f"{m:<20}| {f('balanced_acc'):>13} | {f('macro_f1'):>13} | {f('tail_recall'):>13} | "
-                     f"{gain:>32} | "
-                     f"{gate:>22} | {r['seconds']:5.0f}")
+                     f"{gain:>32} | {gate:>22} | {r['seconds']:5.0f}")
     return '\n'.join(lines)

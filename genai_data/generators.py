@@ -46,8 +46,7 @@ def check_generator_shape(generator:str, # a family of GENERATIVE
         need = ('square images of 16, 32 or 64 pixels' if generator == 'cgan'
                 else 'images whose sides are divisible by 4')
         raise DataError(f"the {generator} generator needs {need} with 1 or 3 channels, but these are "
-                        f"{c}x{h}x{w}; "
-                        f"resize them, e.g. {say_arg('size', 16)}")
+                        f"{c}x{h}x{w}; resize them, e.g. {say_arg('size', 16)}")
     return (c, h, w)
 
 # %% ../nbs/11_generators.ipynb #b28000aa

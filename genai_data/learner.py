@@ -533,9 +533,8 @@ def fit(self:Learner, epochs:int, # total number of epochs (a resumed run contin
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ConfigError(f"epochs must be a whole number >= 1, got {epochs!r}")
     if len(self.train_dl) == 0:
-        raise DataError("the training loader yields no batches: the dataset is empty, or smaller than "
-                                                "one batch with drop_last=True; give it data or a smaller "
-                                                "batch size")
+        raise DataError("the training loader yields no batches: the dataset is empty, or smaller than one "
+                        "batch with drop_last=True; give it data or a smaller batch size")
     self._restore(resume, epochs)
     start_batch = self.batch_idx
     for m in self.models.values(): m.train()

@@ -114,12 +114,10 @@ class InceptionFeatures(nn.Module):
         if not path.is_file():
             raise DatasetNotFoundError(
                 f"Inception-v3 weights not found at {path}. genai_data never downloads at run time: on a "
-                f"machine with internet run "
-                f"`python -c \"import torchvision; "
-                f"torchvision.models.inception_v3(weights='IMAGENET1K_V1')\"`, copy "
-                f"{INCEPTION_FILE} from torch's hub cache (~/.cache/torch/hub/checkpoints/) to this machine, "
-                f"and pass its path "
-                f"or set ${INCEPTION_ENV}. For small or non-natural images use DomainFeatures instead")
+                f"machine with internet run `python -c \"import torchvision; "
+                f"torchvision.models.inception_v3(weights='IMAGENET1K_V1')\"`, copy {INCEPTION_FILE} from "
+                f"torch's hub cache (~/.cache/torch/hub/checkpoints/) to this machine, and pass its path or "
+                f"set ${INCEPTION_ENV}. For small or non-natural images use DomainFeatures instead")
         net = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False,
                                               transform_input=False)
         try: state = torch.load(path, map_location='cpu', weights_only=True)
@@ -252,9 +250,8 @@ class FID:
             if s.n < 2: raise DataError(f"FID needs at least 2 {which} samples, has {s.n}")
             if s.n < s.dim:
                 warnings.warn(f"only {s.n} {which} samples for {s.dim}-dimensional features: the covariance "
-                              f"is singular "
-                                          f"and FID is biased upwards; use at least {s.dim} (ideally 10x "
-                                          f"more) samples")
+                              f"is singular and FID is biased upwards; use at least {s.dim} (ideally 10x "
+                              f"more) samples")
         return {'fid': frechet_distance(self.real.mean, self.real.cov, self.fake.mean, self.fake.cov),
                 'features': self.name,
                 'n_real': self.real.n, 'n_fake': self.fake.n}
@@ -444,8 +441,7 @@ def utility(train_real, synthetic, test_real, # ImageDatasets with the same clas
         if ds.shape != train_real.shape:
             raise DataError(f"{name} images are {ds.shape} but the real training images {train_real.shape}; "
                             f"a classifier trained on one size says nothing about the other. Resize them "
-                            f"with "
-                            f"resize_images to {train_real.shape[1:]}")
+                            f"with resize_images to {train_real.shape[1:]}")
         if ds.value_range != train_real.value_range:
             raise DataError(f"{name} images are in {ds.value_range} but the real training images in "
                             f"{train_real.value_range}; convert them with "

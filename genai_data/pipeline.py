@@ -98,8 +98,7 @@ def check(self:RunConfig) -> RunConfig:
         for part in self.sampling_strategy.split(','):
             if not part.partition('=')[2].strip().isdigit():
                 raise ConfigError(f"{say_arg('sampling_strategy')} {self.sampling_strategy!r}: each part "
-                                  f"must be "
-                                  f"CLASS=N with N a whole number, e.g. 9=100, got {part!r}")
+                                  f"must be CLASS=N with N a whole number, e.g. 9=100, got {part!r}")
     return self
 
 # %% ../nbs/14_pipeline.ipynb #bc60a16a
@@ -143,8 +142,7 @@ def load_source(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a 
     else:
         raise DatasetNotFoundError(f"{say_arg('dataset')} {dataset!r} is neither a known dataset "
                                    f"({', '.join(['digits', *TORCHVISION_DATASETS])}) nor an existing image "
-                                   f"folder or "
-                                   ".npz file")
+                                   f"folder or .npz file")
     return dict(images=ds.images, labels=ds.labels, classes=ds.classes, value_range=ds.value_range), desc
 
 # %% ../nbs/14_pipeline.ipynb #9f021b63
@@ -181,8 +179,7 @@ def load_for_run(dataset:str, # what `prepare` takes, or a folder `prepare` wrot
     splits = {k: v.to_range('[0,1]') for k, v in splits.items()}
     if 'valid' not in splits or len(splits['valid']) == 0:
         raise DataError(f"{dataset} has no held-out (valid) images for the gate; prepare it with a valid "
-                        f"share, "
-                        f"e.g. {say_arg('fractions')} 0.6 0.2 0.2")
+                        f"share, e.g. {say_arg('fractions')} 0.6 0.2 0.2")
     if long_tail is not None:
         _ratio(long_tail, 'long_tail', 'a ratio > 1 (e.g. 20 for 20:1)')
         tr = splits['train']
@@ -207,8 +204,7 @@ def parse_sampling_strategy(text, # 'auto', 'minority', 'all', ..., 'CLASS=N,CLA
         try: out[classes.index(name)] = int(n)
         except ValueError:
             raise ConfigError(f"{say_arg('sampling_strategy')} {text!r}: the count for class {name!r} must "
-                              f"be a whole "
-                              f"number, got {n!r}") from None
+                              f"be a whole number, got {n!r}") from None
     return out
 
 # %% ../nbs/14_pipeline.ipynb #e46b9d68
@@ -233,9 +229,8 @@ def open_work(out:Path, # the export folder
         if resume and old != identity:
             diff = sorted(say_arg(k) for k in set(old) | set(identity) if old.get(k) != identity.get(k))
             raise ConfigError(f"the interrupted run in {work} used other settings ({', '.join(diff)}); "
-                              f"repeat its "
-                              f"command with {say_arg('resume', True)}, or drop {say_arg('resume', True)} to "
-                              f"start afresh")
+                              f"repeat its command with {say_arg('resume', True)}, or drop "
+                              f"{say_arg('resume', True)} to start afresh")
         if resume: say(f"      resuming the interrupted run kept in {work}"); return work
         shutil.rmtree(work)
     elif resume: say(f"      nothing to resume in {work}; starting afresh")
@@ -298,8 +293,7 @@ def evaluate_generator(generator:str, train:ImageDataset, held_out:ImageDataset,
     accepted, reasons, advice = gate_decision(gate, quality)
     c = gate['comparisons']['vs_real']['balanced_acc']
     say(f"      {generator}: balanced accuracy {c['gain']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}] against "
-        f"real alone -> "
-        f"{gate['verdict']}{'' if accepted else ' (rejected)'}")
+        f"real alone -> {gate['verdict']}{'' if accepted else ' (rejected)'}")
     return {'generator': generator, 'model': model, 'synthetic': drawn, 'filter': filt, 'quality': quality,
             'gate': gate, 'accepted': accepted, 'reasons': reasons, 'advice': advice, 'seconds': t}
 
@@ -398,8 +392,7 @@ def summary_lines(report:dict) -> list[str]:
     for name in ('vs_real', 'vs_baseline'):
         lines.append(f"  {comparison_words(name, g['baseline'])}:")
         lines += [f"    {METRIC_WORDS[m]:<18} {c['gain']:+.3f}  95% interval [{c['lo']:+.3f}, "
-                  f"{c['hi']:+.3f}]  "
-                  f"{c['verdict']}" for m, c in g['comparisons'][name].items()]
+                  f"{c['hi']:+.3f}]  {c['verdict']}" for m, c in g['comparisons'][name].items()]
     arms = ', '.join(f"{ARM_WORDS[a]} {v['balanced_acc']['mean']:.3f} ± {v['balanced_acc']['std']:.3f}"
                      for a, v in g['arms'].items())
     lines.append(f"  balanced accuracy of each training set: {arms} ({len(g['seeds'])} seeds, "

@@ -255,9 +255,8 @@ class SMOTE(_BaseSampler):
             members = torch.nonzero(yc == c).flatten()
             if len(members) <= self.k_neighbors:
                 raise DataError(f"class {c} has {len(members)} samples; SMOTE with "
-                                f"k_neighbors={self.k_neighbors} needs at least "
-                                f"{self.k_neighbors + 1}. Lower k_neighbors or use RandomOverSampler for "
-                                f"this class")
+                                f"k_neighbors={self.k_neighbors} needs at least {self.k_neighbors + 1}. "
+                                f"Lower k_neighbors or use RandomOverSampler for this class")
             Xc = flat[members.to(X.device)]
             base = torch.randint(len(members), (n,), generator=g)
             pick = torch.randint(self.k_neighbors, (n,), generator=g)

@@ -44,10 +44,8 @@ def synthesis_targets(y, # labels of the real data
     few = {c: counts[c] for c, n in add.items() if n > 0 and counts[c] < min_per_class}
     if few:
         raise DataError(f"class(es) {list(few)} have only {sorted(set(few.values()))} real sample(s); a "
-                        f"generator "
-                        f"needs at least {min_per_class} of a class to learn it. Add images of those "
-                        f"classes, or "
-                        f"leave them out of {say_arg('sampling_strategy')}")
+                        f"generator needs at least {min_per_class} of a class to learn it. Add images of "
+                        f"those classes, or leave them out of {say_arg('sampling_strategy')}")
     if not any(add.values()):
         raise DataError(f"there is no minority class to fill: every class already has {max(counts.values())} "
                         f"samples. Pass {say_arg('enlarge', 2)} to grow every class, or a dict of target "

@@ -239,8 +239,7 @@ class VAEStep(Step):
         n_classes = getattr(model, 'n_classes', None)
         if self.conditional and not n_classes:
             raise ConfigError("VAEStep(conditional=True) needs a model built with n_classes (e.g. VAE(..., "
-                              "n_classes=10)); "
-                              "its labels would otherwise be ignored")
+                              "n_classes=10)); its labels would otherwise be ignored")
         if not self.conditional and n_classes:
             raise ConfigError(f"this model is conditional (n_classes={n_classes}); train it with "
                               f"VAEStep(conditional=True)")
