@@ -6,7 +6,7 @@ Docs: https://genai-data.github.io/genai_data/learner.html.md"""
 
 # %% ../nbs/04_learner.ipynb #bdbdaa24
 from __future__ import annotations
-import contextlib, copy, json, os, random, signal, threading, time
+import contextlib, copy, json, math, os, random, signal, threading, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -19,9 +19,9 @@ from .core import (ConfigError, CorruptFileError, DataError, GenaiDataError, get
                              save_checked)
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'NonFiniteLossError', 'CheckpointError', 'Callback', 'Step', 'ClassifierStep', 'EMA', 'resolve_amp',
-           'rng_state', 'set_rng_state', 'read_checkpoint', 'is_distributed', 'rank', 'Learner', 'ProgressCallback',
-           'MetricsLogger', 'SampleGrid', 'LivePlot', 'linear_decay']
+__all__ = ['CKPT_FORMAT', 'NonFiniteLossError', 'CheckpointError', 'Callback', 'Step', 'weighted_cross_entropy', 'ClassifierStep',
+           'EMA', 'resolve_amp', 'rng_state', 'set_rng_state', 'read_checkpoint', 'is_distributed', 'rank', 'Learner',
+           'ProgressCallback', 'MetricsLogger', 'SampleGrid', 'LivePlot', 'linear_decay']
 
 # %% ../nbs/04_learner.ipynb #2d658e5b
 class NonFiniteLossError(GenaiDataError, FloatingPointError):
@@ -61,28 +61,36 @@ def _check_targets(y, n_out):
                         f"the model has "
                         f"{n_out} outputs (classes 0..{n_out - 1}); give the model one output per class")
 
+# %% ../nbs/04_learner.ipynb #a7c3e1f0
+def weighted_cross_entropy(out:torch.Tensor, # (N, K) logits
+                           y:torch.Tensor, # (N,) classes or (N, K) soft targets
+                           weight:torch.Tensor|None=None) -> torch.Tensor: # (N,) per-sample weights
+    "Cross-entropy; with per-sample weights, their weighted mean sum(w l) / sum(w)."
+    if weight is None: return F.cross_entropy(out, y)
+    return (F.cross_entropy(out, y, reduction='none') * weight).sum() / weight.sum().clamp_min(1e-12)
+
 # %% ../nbs/04_learner.ipynb #ef89a69d
 class ClassifierStep(Step):
     "Cross-entropy classification, with optional on-device augmentation and a label mixer (Mixup/CutMix)."
-    def __init__(self, loss_func=F.cross_entropy, # (logits, targets) -> loss; targets may be soft (mixers)
+    def __init__(self, loss_func=weighted_cross_entropy, # (logits, targets[, weights]) -> loss; soft ok
                  augment=None, # a batch transform applied to training images
                  mixer=None): # a label mixer (x, y) -> (x, soft y), e.g. Mixup
         self.loss_func, self.augment, self.mixer = loss_func, augment, mixer
     def train_batch(self, learn, batch):
-        x, y = batch
+        x, y, *w = batch                                   # w: per-sample weights, when the batch has them
         if self.augment is not None: x = self.augment(x)
         if self.mixer is not None: x, y = self.mixer(x, y)
         with learn.autocast():
             out = learn.models['model'](x)
             _check_targets(y, out.shape[1])
-            loss = self.loss_func(out.float(), y)
+            loss = self.loss_func(out.float(), y, *w)
         learn.optimize(loss, 'model')
         return {'loss': loss.detach(), 'acc': (out.argmax(1) == _targets_hard(y)).float().mean()}
     def valid_batch(self, learn, batch):
-        x, y = batch
+        x, y, *w = batch
         with learn.autocast(): out = learn.models['model'](x)
         _check_targets(y, out.shape[1])
-        return {'loss': self.loss_func(out.float(), y), 'acc': (out.argmax(1) == y).float().mean()}
+        return {'loss': self.loss_func(out.float(), y, *w), 'acc': (out.argmax(1) == y).float().mean()}
 
 # %% ../nbs/04_learner.ipynb #3afbf965
 class EMA(nn.Module):
@@ -457,7 +465,7 @@ def validate(self:Learner, dl=None) -> dict:
 
 # %% ../nbs/04_learner.ipynb #d755a7aa
 @patch
-def _restore(self:Learner, resume, epochs:int):
+def _restore(self:Learner, resume, total_steps:int):
     "Start afresh or load checkpoint `resume` ('last': ckpt_dir/last.pt); build schedules; restore the RNG."
     if resume == 'last':
         if self.ckpt_dir is None: raise ConfigError("resume='last' needs a ckpt_dir")
@@ -466,7 +474,7 @@ def _restore(self:Learner, resume, epochs:int):
     else:
         self.epoch, self.batch_idx, self.step_count = 0, 0, 0
         self._resume_sampler_state = self._resume_rng = self._resume_epoch_logs = None
-    self._make_schedulers(epochs * len(self.train_dl))
+    self._make_schedulers(total_steps)
     if self._resume_rng is not None and self.batch_idx == 0:       # at an epoch boundary: restore now
         set_rng_state(self._resume_rng); self._resume_rng = None
 
@@ -505,7 +513,9 @@ def _one_epoch(self:Learner, epoch:int, epochs:int, start_batch:int=0):
         set_rng_state(self._resume_rng); self._resume_rng = None   # mid-epoch: after the order
     self.epoch_logs, self._resume_epoch_logs = (self._resume_epoch_logs or []) if start_batch else [], None
     self('before_epoch')
-    for i, batch in enumerate(it, start=start_batch): self._one_batch(i, batch)
+    for i, batch in enumerate(it, start=start_batch):
+        if self.max_steps is not None and self.step_count >= self.max_steps: break   # the budget is spent
+        self._one_batch(i, batch)
     if gen is not None: self._epoch_sampler_state = gen.get_state()   # where the next epoch's order starts
     self.history.append({'epoch': epoch + 1, 'step': self.step_count,
                          **{f'train_{k}': v for k, v in _mean_logs(self.epoch_logs).items()},
@@ -516,26 +526,32 @@ def _one_epoch(self:Learner, epoch:int, epochs:int, start_batch:int=0):
 
 # %% ../nbs/04_learner.ipynb #05c1c3ed
 @patch
-def _stop_interrupted(self:Learner, epochs:int):
+def _stop_interrupted(self:Learner, budget:str):
     "After a Ctrl-C: mark the run interrupted, checkpoint if there is a ckpt_dir, say how to continue."
     self.interrupted = True
     if self.ckpt_dir:
         p = self.save_checkpoint()
         if self.is_main:
             print(f"interrupted at epoch {self.epoch}, batch {self.batch_idx}; checkpoint written to {p}. "
-                               f"Continue with learn.fit({epochs}, resume='{p}')")
+                               f"Continue with learn.fit({budget}, resume='{p}')")
 
 # %% ../nbs/04_learner.ipynb #38b45258
 @patch
-def fit(self:Learner, epochs:int, # total number of epochs (a resumed run continues up to this)
-        resume:str|Path|None=None): # a checkpoint to continue from, or 'last' for ckpt_dir/last.pt
-    "Train for `epochs` epochs, or continue a run from a checkpoint up to `epochs`; returns the history."
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ConfigError(f"epochs must be a whole number >= 1, got {epochs!r}")
+def fit(self:Learner, epochs:int|None=None, # total number of epochs (a resumed run continues up to this)
+        resume:str|Path|None=None, # a checkpoint to continue from, or 'last' for ckpt_dir/last.pt
+        *, updates:int|None=None, # instead of epochs: total number of optimizer updates (batches)
+       ) -> list:
+    "Train for `epochs` passes or `updates` updates, or continue from a checkpoint; returns the history."
+    if (epochs is None) == (updates is None): raise ConfigError("give fit either epochs or updates, not both")
+    for name, v in (('epochs', epochs), ('updates', updates)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise ConfigError(f"{name} must be a whole number >= 1, got {v!r}")
     if len(self.train_dl) == 0:
         raise DataError("the training loader yields no batches: the dataset is empty, or smaller than one "
                         "batch with drop_last=True; give it data or a smaller batch size")
-    self._restore(resume, epochs)
+    self.max_steps = updates
+    if updates is not None: epochs = math.ceil(updates / len(self.train_dl))   # the last one may stop early
+    self._restore(resume, updates or epochs * len(self.train_dl))
     start_batch = self.batch_idx
     for m in self.models.values(): m.train()
     self.n_epochs, self.interrupted = epochs, False
@@ -544,7 +560,8 @@ def fit(self:Learner, epochs:int, # total number of epochs (a resumed run contin
         try:
             for epoch in range(self.epoch, epochs):
                 self._one_epoch(epoch, epochs, start_batch); start_batch = 0
-        except KeyboardInterrupt: self._stop_interrupted(epochs); raise
+        except KeyboardInterrupt:
+            self._stop_interrupted(f'updates={updates}' if updates else str(epochs)); raise
         finally: self('after_fit')
     return self.history
 

@@ -14,16 +14,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .core import (ConfigError, DataError, DatasetNotFoundError, check_in_range, load_checked,
                              make_generator, save_checked, seed_everything)
-from .data import ImageDataset
+from .data import ImageDataset, tensor_dataloader
 from .augment import gaussian_filter, ordinary_augment
 from .resample import RandomOverSampler, class_weights, knn
-from .learner import ClassifierStep, Learner
+from .learner import ClassifierStep, Learner, weighted_cross_entropy
 
 # %% auto #0
-__all__ = ['STATS_FORMAT', 'INCEPTION_ENV', 'INCEPTION_FILE', 'SSIM_WINDOW', 'MS_SSIM_WEIGHTS', 'COLLAPSE_SPREAD', 'LOW_RECALL',
-           'sqrtm_psd', 'frechet_distance', 'GaussianStats', 'InceptionFeatures', 'SmallCNN', 'train_classifier',
-           'predict', 'fit_judge', 'DomainFeatures', 'FID', 'fid_from_features', 'mmd2_poly', 'kid', 'inception_score',
-           'ssim', 'ms_ssim', 'prdc', 'memorisation', 'utility', 'spread_ratio', 'quality_flags', 'per_class_quality',
+__all__ = ['STATS_FORMAT', 'INCEPTION_ENV', 'INCEPTION_FILE', 'CLASSIFIER_UPDATES', 'SSIM_WINDOW', 'MS_SSIM_WEIGHTS',
+           'COLLAPSE_SPREAD', 'LOW_RECALL', 'sqrtm_psd', 'frechet_distance', 'GaussianStats', 'InceptionFeatures',
+           'SmallCNN', 'small_cnn', 'make_classifier', 'logit_adjusted_loss', 'train_classifier', 'predict',
+           'fit_judge', 'DomainFeatures', 'FID', 'fid_from_features', 'mmd2_poly', 'kid', 'inception_score', 'ssim',
+           'ms_ssim', 'prdc', 'memorisation', 'utility', 'spread_ratio', 'quality_flags', 'per_class_quality',
            'quality_table']
 
 # %% ../nbs/05_metrics.ipynb #a168f4e2
@@ -153,27 +154,110 @@ class SmallCNN(nn.Module):
     def features(self, x): return self.body(x)
     def forward(self, x): return self.head(self.body(x))
 
+# %% ../nbs/05_metrics.ipynb #5c1a7e20
+def small_cnn(image_shape, # (C, H, W)
+              n_classes:int) -> nn.Module:
+    "The default classifier: a SmallCNN for these images and classes."
+    return SmallCNN(n_classes, channels=image_shape[0])
+
+# %% ../nbs/05_metrics.ipynb #5c1a7e21
+def _torchvision_classifier(name:str, image_shape, n_classes:int) -> nn.Module:
+    "A randomly initialised torchvision architecture; ResNets get a 3x3 stride-1 stem for small images."
+    import torchvision
+    try: net = torchvision.models.get_model(name, weights=None, num_classes=n_classes)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"unknown classifier {name!r}: {e}; use 'smallcnn', a torchvision architecture "
+                          f"such as 'resnet18', or 'package.module:factory'") from None
+    c = image_shape[0]
+    if name.startswith(('resnet', 'resnext', 'wide_resnet')):
+        net.conv1 = nn.Conv2d(c, net.conv1.out_channels, 3, 1, 1, bias=False)
+        net.maxpool = nn.Identity()
+    elif c != 3: net = nn.Sequential(nn.Conv2d(c, 3, 1), net)     # other families expect colour images
+    return net
+
+# %% ../nbs/05_metrics.ipynb #5c1a7e23
+def _checked_classifier(net, what:str, image_shape, n_classes:int) -> nn.Module:
+    "`net` if it is a module mapping two images to (2, n_classes) logits; else one line saying what it did."
+    if not isinstance(net, nn.Module):
+        raise ConfigError(f"classifier {what!r} returned {type(net).__name__}, not a torch nn.Module")
+    net.eval()
+    try:
+        probe = torch.rand(2, *image_shape, generator=torch.Generator().manual_seed(0))  # not the global RNG
+        with torch.no_grad(): out = net(probe)
+    except Exception as e:
+        raise ConfigError(f"classifier {what!r} cannot classify {'x'.join(map(str, image_shape))} images "
+                          f"({type(e).__name__}: {str(e)[:100]}); use 'smallcnn' or 'resnet18'") from None
+    if not (torch.is_tensor(out) and out.shape == (2, n_classes)):
+        raise ConfigError(f"classifier {what!r} gives outputs of shape "
+                          f"{tuple(out.shape) if torch.is_tensor(out) else type(out).__name__} for 2 images; "
+                          f"it must give (2, {n_classes}) logits")
+    return net.train()
+
+# %% ../nbs/05_metrics.ipynb #5c1a7e22
+def make_classifier(classifier, # 'smallcnn', a torchvision name, 'package.module:factory', or a function
+                    image_shape, # (C, H, W) of the images it will classify
+                    n_classes:int) -> nn.Module:
+    "An untrained classifier of `image_shape` images into `n_classes` classes, checked on a dummy batch."
+    import importlib
+    if callable(classifier): net, what = classifier(tuple(image_shape), n_classes), getattr(
+        classifier, '__name__', 'the factory')
+    elif not isinstance(classifier, str): raise ConfigError(f"classifier must be a name or a function, got "
+                                                            f"{type(classifier).__name__}")
+    elif classifier.lower() == 'smallcnn': net, what = small_cnn(image_shape, n_classes), 'smallcnn'
+    elif ':' in classifier:
+        mod, _, fn = classifier.partition(':')
+        try: factory = getattr(importlib.import_module(mod), fn)
+        except (ImportError, AttributeError) as e:
+            raise ConfigError(f"cannot load classifier {classifier!r}: {e}; give 'package.module:function' "
+                              f"of an importable module") from None
+        net, what = factory(tuple(image_shape), n_classes), classifier
+    else: net, what = _torchvision_classifier(classifier, image_shape, n_classes), classifier
+    return _checked_classifier(net, what, image_shape, n_classes)
+
+# %% ../nbs/05_metrics.ipynb #5c1a7e26
+def logit_adjusted_loss(log_prior:torch.Tensor, # (K,) log class priors of the training set, times tau
+                       ) -> callable:
+    "The loss of Menon et al. (2021): cross-entropy of logits + log prior (per-sample weights allowed)."
+    return lambda out, y, *w: weighted_cross_entropy(out + log_prior.to(out.device), y, *w)
+
+# %% ../nbs/05_metrics.ipynb #5c1a7e28
+def _sample_weights(ds:ImageDataset, sample_weight, class_weight:bool) -> torch.Tensor|None:
+    "Per-image loss weights: `sample_weight` times the class weight of each image's class; None if neither."
+    if sample_weight is None and not class_weight: return None
+    w = torch.ones(len(ds)) if sample_weight is None else torch.as_tensor(sample_weight, dtype=torch.float32)
+    if w.shape != (len(ds),) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise DataError(f"sample_weight must hold {len(ds)} finite weights >= 0 (not all 0), one per image; "
+                        f"got shape {tuple(w.shape)}")
+    return w * class_weights(ds.labels, ds.n_classes)[ds.labels] if class_weight else w
+
 # %% ../nbs/05_metrics.ipynb #1a96a8a5
+CLASSIFIER_UPDATES = 600   # every classifier's default budget (lesson 12 shows the learning curves)
+
 def train_classifier(ds:ImageDataset, # labelled images (any range; trained on in [0,1])
-                     *, epochs:int=15, # passes over `ds`
+                     *, updates:int|None=None, # optimizer updates (default CLASSIFIER_UPDATES)
+                     epochs:int|None=None, # instead: passes over `ds` (only where sizes do not differ)
                      seed:int=0, # seeds the weights, the batch order and the augmentation
                      augment:bool=False, # pass every batch through `ordinary_augment`
                      class_weight:bool=False, # weight the loss by N / (K n_c) (scikit-learn's 'balanced')
+                     logit_adjust:bool=False, # add log class priors to the logits in the loss (Menon 2021)
+                     sample_weight:torch.Tensor|None=None, # (N,) a weight per image in the loss
                      batch_size:int=64, lr:float=3e-3, device=None,
-                     model_fn=None, # () -> an untrained classifier; default SmallCNN for `ds`
+                     classifier='smallcnn', # see make_classifier
+                     cbs=(), # learner callbacks, e.g. to look at the model part-way
                     ) -> nn.Module:
-    "The course's classifier recipe: SmallCNN (or `model_fn()`) trained with AdamW; returned in eval mode."
+    "The course's classifier recipe: a classifier trained with AdamW for a budget; returned in eval mode."
     ds = ds.to_range('[0,1]')
+    if updates is None and epochs is None: updates = CLASSIFIER_UPDATES
     seed_everything(seed)
-    model = model_fn() if model_fn is not None else SmallCNN(ds.n_classes, channels=ds.shape[0])
-    loss = F.cross_entropy
-    if class_weight:
-        w = class_weights(ds.labels, ds.n_classes)
-        loss = lambda out, y: F.cross_entropy(out, y, weight=w.to(out.device))
+    model = make_classifier(classifier, ds.shape, ds.n_classes)
+    w = _sample_weights(ds, sample_weight, class_weight)
+    loss = (logit_adjusted_loss((ds.class_counts().clamp_min(1) / len(ds)).log()) if logit_adjust
+            else weighted_cross_entropy)
+    weights = [] if w is None else [w]
+    dl = tensor_dataloader(ds.images, ds.labels, *weights, batch_size=batch_size, seed=seed)
     aug = ordinary_augment(generator=make_generator(seed)) if augment else None
-    Learner(model, ds.dataloader(batch_size, seed=seed), step=ClassifierStep(loss, augment=aug),
-            device=device,
-            progress=False, opt_func=lambda p: torch.optim.AdamW(p, lr, weight_decay=1e-4)).fit(epochs)
+    Learner(model, dl, step=ClassifierStep(loss, augment=aug), device=device, progress=False, cbs=cbs,
+            opt_func=lambda p: torch.optim.AdamW(p, lr, weight_decay=1e-4)).fit(epochs, updates=updates)
     return model.eval()
 
 # %% ../nbs/05_metrics.ipynb #fe88d962
@@ -188,13 +272,14 @@ def predict(model:nn.Module, # a classifier of images in [0,1]
 
 # %% ../nbs/05_metrics.ipynb #8f13cbd3
 def fit_judge(train:ImageDataset, # the real (perhaps long-tailed) training images
-              *, epochs:int=15, seed:int=0, device=None) -> nn.Module:
+              *, updates:int|None=None, # optimizer updates (default CLASSIFIER_UPDATES)
+              epochs:int|None=None, seed:int=0, device=None) -> nn.Module:
     "The judge of synthetic images: the classifier recipe on `train` over-sampled to balance, augmented."
     top = int(train.class_counts().max())
     ros = RandomOverSampler({c: top for c in train.labels.unique().tolist()}, random_state=seed)
     x, y = ros.fit_resample(train.images, train.labels)
     balanced = ImageDataset(x, y, train.classes, train.value_range)
-    return train_classifier(balanced, epochs=epochs, seed=seed, augment=True, device=device)
+    return train_classifier(balanced, updates=updates, epochs=epochs, seed=seed, augment=True, device=device)
 
 # %% ../nbs/05_metrics.ipynb #fc6ed860
 class DomainFeatures(nn.Module):
@@ -432,8 +517,8 @@ def _accuracies(model, test:ImageDataset):
 
 # %% ../nbs/05_metrics.ipynb #3a6bf909
 def utility(train_real, synthetic, test_real, # ImageDatasets with the same classes
-            seeds=(0, 1, 2), epochs:int=10, batch_size:int=64, lr:float=3e-3, device=None,
-            model_fn=None) -> dict:
+            seeds=(0, 1, 2), updates:int|None=None, # every classifier's budget (default CLASSIFIER_UPDATES)
+            batch_size:int=64, lr:float=3e-3, device=None, classifier='smallcnn') -> dict:
     "Accuracy, balanced and per-class accuracy (mean, std over seeds) of training on real, synthetic, both."
     if train_real.classes != synthetic.classes or train_real.classes != test_real.classes:
         raise DataError("train, synthetic and test data must share the same classes")
@@ -451,9 +536,8 @@ def utility(train_real, synthetic, test_real, # ImageDatasets with the same clas
     out = {}
     for name, ds in (('real', train_real), ('synthetic', synthetic),
                      ('real+synthetic', train_real.join(synthetic))):
-        runs = [_accuracies(train_classifier(ds, epochs=epochs, seed=s, batch_size=batch_size, lr=lr,
-                                             device=device,
-                                             model_fn=model_fn), test_real) for s in seeds]
+        runs = [_accuracies(train_classifier(ds, updates=updates, seed=s, batch_size=batch_size, lr=lr,
+                                             device=device, classifier=classifier), test_real) for s in seeds]
         acc, bacc, per = (torch.tensor([r[i] for r in runs]) if i < 2 else torch.stack([r[2] for r in runs])
                           for i in range(3))
         out[name] = {'acc': acc.mean().item(), 'acc_std': acc.std(unbiased=False).item(),

@@ -117,6 +117,27 @@ def test_resumed_mid_epoch_history_equals_uninterrupted(tmp_path, splits):
     assert resumed == full
 
 
+def test_a_budget_in_updates_resumes_to_the_same_end(tmp_path, splits):
+    "fit(updates=N) stops after N updates, mid-pass; interrupted and resumed, it ends where the whole run ends."
+    class StopAt(Callback):
+        def after_batch(self):
+            if self.learn.step_count == 4: raise KeyboardInterrupt
+    def build(d, cbs=(), seed=0):
+        seed_everything(seed)
+        return Learner(SmallCNN(width=8, feature_dim=16), splits['train'].dataloader(256, seed=0), ckpt_dir=d,
+                       cbs=cbs, progress=False)
+    n = len(splits['train'].dataloader(256)) + 2                  # one pass and two batches of the next
+    whole = build(tmp_path / 'a'); hist = whole.fit(updates=n)
+    assert whole.step_count == n and [r['step'] for r in hist] == [n - 2, n]
+    with pytest.raises(KeyboardInterrupt): build(tmp_path / 'b', [StopAt()]).fit(updates=n)
+    again = build(tmp_path / 'b', seed=7)
+    assert again.fit(updates=n, resume='last') == hist and again.step_count == n
+    for a, b in zip(whole.raw_models['model'].parameters(), again.raw_models['model'].parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(ConfigError, match='either epochs or updates'): build(None).fit(2, updates=3)
+    with pytest.raises(ConfigError, match='updates must be a whole number'): build(None).fit(updates=0)
+
+
 def test_sigint_writes_checkpoint_at_batch_end(tmp_path, splits):
     class CtrlC(Callback):
         def after_batch(self):

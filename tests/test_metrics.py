@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from genai_data.core import ConfigError, DataError, DatasetNotFoundError, make_generator
+from genai_data.learner import Callback
 from genai_data.data import ImageDataset, load_digits, make_imbalanced, stratified_split
 from genai_data.metrics import (FID, DomainFeatures, GaussianStats, InceptionFeatures, SmallCNN, fid_from_features, frechet_distance, inception_score, kid,
                                 memorisation, mmd2_poly, ms_ssim, prdc, sqrtm_psd, ssim, utility)
@@ -150,14 +152,14 @@ def test_memorisation_flags_copies():
 def test_utility_compares_like_with_like():
     sp = stratified_split(load_digits(), seed=0)
     small = make_imbalanced(sp['train'], [15] * 10, seed=0)
-    u = utility(small, small, sp['test'], seeds=(0,), epochs=10)
+    u = utility(small, small, sp['test'], seeds=(0,), updates=30)
     assert set(u) == {'real', 'synthetic', 'real+synthetic', 'augmentation_gain'}
     assert u['real'] == u['synthetic']                          # the same data and seed train the same classifier
     assert u['augmentation_gain'] == u['real+synthetic']['balanced_acc'] - u['real']['balanced_acc']
     assert abs(np.mean(u['real']['per_class']) - u['real']['balanced_acc']) < 1e-6 and len(u['real']['per_class']) == 10
     assert u['real']['acc'] > 0.5                               # well above chance (0.1) from 150 real digits
     noise = ImageDataset(torch.rand(small.images.shape, generator=make_generator(0)), small.labels, small.classes)
-    assert utility(small, noise, sp['test'], seeds=(0,), epochs=10)['synthetic']['acc'] < 0.3    # noise teaches nothing
+    assert utility(small, noise, sp['test'], seeds=(0,), updates=30)['synthetic']['acc'] < 0.3    # noise teaches nothing
     other = ImageDataset(small.images, small.labels, [f'c{i}' for i in range(10)])
     with pytest.raises(DataError, match='same classes'): utility(small, other, sp['test'])
 
@@ -165,7 +167,7 @@ def test_utility_compares_like_with_like():
 def test_per_class_quality_flags_collapse_and_ignored_labels():
     from genai_data.metrics import per_class_quality, quality_table, train_classifier
     sp = stratified_split(load_digits(16), seed=0)
-    judge = train_classifier(sp["train"], epochs=8)
+    judge = train_classifier(sp["train"], updates=150)
     feat = DomainFeatures(judge)
     gen = torch.Generator().manual_seed(0)
     good = sp['test']
@@ -189,17 +191,68 @@ def test_one_classifier_recipe_keyword_only_and_reproducible():
     from genai_data.data import make_imbalanced
     ds = load_digits(8)[:400]
     w = lambda m: m.head.weight.detach()
-    a, b = train_classifier(ds, epochs=1, seed=3), train_classifier(ds, epochs=1, seed=3)
+    a, b = train_classifier(ds, updates=7, seed=3), train_classifier(ds, updates=7, seed=3)
     assert torch.equal(w(a), w(b)) and not a.training
-    assert not torch.equal(w(a), w(train_classifier(ds, epochs=1, seed=4)))
-    with pytest.raises(TypeError): train_classifier(ds, 3, 1)          # seed and epochs are keywords: no mix-ups
+    assert not torch.equal(w(a), w(train_classifier(ds, updates=7, seed=4)))
+    with pytest.raises(TypeError): train_classifier(ds, 3, 1)          # seed and budget are keywords: no mix-ups
     p = predict(a, load_digits(8)[400:700])
     assert p.shape == (300,) and p.dtype == torch.int64
-    custom = train_classifier(ds, epochs=1, model_fn=lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)))
-    assert isinstance(custom, torch.nn.Sequential)
+    flat = lambda shape, k: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(math.prod(shape), k))
+    assert isinstance(train_classifier(ds, updates=3, classifier=flat), torch.nn.Sequential)
     tail = make_imbalanced(ds, [40, 30, 20, 10, 8, 6, 5, 4, 3, 2], seed=0)
-    j = fit_judge(tail, epochs=1)
+    j = fit_judge(tail, updates=3)
     assert j.head.out_features == 10
+
+
+class _Budget(Callback):
+    "Records the optimizer updates and the passes over the data of one fit."
+    def after_fit(self): self.updates, self.passes = self.learn.step_count, len(self.learn.history)
+
+
+@pytest.mark.parametrize('n,passes', [(40, 5), (400, 1)])
+def test_a_budget_in_updates_is_the_same_whatever_the_training_set_size(n, passes):
+    from genai_data.metrics import train_classifier
+    seen = _Budget()
+    train_classifier(load_digits(8)[:n], updates=9, batch_size=32, cbs=[seen])
+    assert (seen.updates, seen.passes) == (9, passes)
+
+
+def test_logit_adjustment_and_weights_change_what_the_tail_gets():
+    from genai_data.metrics import logit_adjusted_loss, predict, train_classifier
+    from genai_data.data import make_imbalanced
+    sp = stratified_split(load_digits(8), seed=0)
+    tail = make_imbalanced(sp['train'], [100, 80, 60, 40, 20, 10, 8, 6, 5, 4], seed=0)
+    recall = lambda m: (predict(m, sp['test']) == sp['test'].labels).float()[sp['test'].labels >= 5].mean()
+    plain, adjusted = (recall(train_classifier(tail, updates=150, logit_adjust=la)) for la in (False, True))
+    assert adjusted > plain                                    # the rare half is recalled more often
+    # the loss equals cross-entropy of shifted logits, weights included
+    out, y, prior = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 0, 1]), torch.tensor([.4, .3, .2, .1])
+    wt = torch.tensor([1., 2, 0, 1, 1, 3])
+    want = (F.cross_entropy(out + prior.log(), y, reduction='none') * wt).sum() / wt.sum()
+    assert torch.allclose(logit_adjusted_loss(prior.log())(out, y, wt), want)
+    with pytest.raises(DataError, match='sample_weight must hold 4'):
+        train_classifier(tail[:4], updates=1, sample_weight=torch.tensor([1., -1, 1, 1]))
+
+
+@pytest.mark.parametrize('spec', ['smallcnn', 'resnet18', 'genai_data.metrics:small_cnn'])
+def test_every_classifier_spec_trains_on_grey_and_colour(spec):
+    from genai_data.metrics import make_classifier, train_classifier
+    for shape in ((1, 16, 16), (3, 16, 16)):
+        net = make_classifier(spec, shape, 4)
+        assert net.eval()(torch.rand(2, *shape)).shape == (2, 4)
+    ds = ImageDataset(torch.rand(20, 3, 16, 16), torch.arange(20) % 4, list('abcd'))
+    assert not train_classifier(ds, updates=2, classifier=spec).training
+
+
+def test_bad_classifier_specs_are_one_line():
+    from genai_data.metrics import make_classifier
+    for spec, words in (('resnet9000', 'unknown classifier'), ('no_such_pkg.mod:f', 'cannot load classifier'),
+                        ('genai_data.metrics:nothing_here', 'cannot load classifier'), (42, 'must be a name'),
+                        (lambda s, k: 'not a module', 'not a torch nn.Module'),
+                        (lambda s, k: torch.nn.Linear(3, k), 'cannot classify 1x8x8 images'),
+                        (lambda s, k: torch.nn.Flatten(), 'must give (2, 10) logits')):
+        with pytest.raises(ConfigError) as e: make_classifier(spec, (1, 8, 8), 10)
+        assert words in str(e.value) and '\n' not in str(e.value), str(e.value)
 
 
 def test_spread_ratio_and_the_one_collapse_rule():
