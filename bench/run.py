@@ -16,7 +16,7 @@ def main():
     ap.add_argument('--generator', default='cvae')
     a = ap.parse_args()
     from genai_data.pipeline import RunConfig, load_for_run, run_synthesis
-    from genai_data.metrics import train_classifier
+    from genai_data.metrics import CLASSIFIER_UPDATES, train_classifier
     from genai_data.synth import oversample
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
@@ -28,17 +28,22 @@ def main():
     t0 = time.perf_counter()
     top = int(tr.class_counts().max())
     balanced = oversample(tr, {c: top for c in range(tr.n_classes)}, 0)
-    train_classifier(balanced, epochs=15, seed=0, augment=True, device=a.device)
+    train_classifier(balanced, updates=CLASSIFIER_UPDATES, seed=0, augment=True, device=a.device)
     peer = time.perf_counter() - t0
     result = {'command': f'genai-data run --dataset digits --long-tail 20 --generator {a.generator}',
               'device': a.device or 'default', 'wall_seconds': wall, 'stage_seconds': rep['seconds'],
               'peer': 'one ros+aug classifier (no generator, no gate)', 'peer_seconds': peer,
               'ratio_wall_over_peer': wall / peer, 'goal_seconds': 15 if a.device == 'cuda' else 120,
-              'verdict': rep['decision']}
+              'verdict': rep['decision'], 'n_held_out': rep['gate']['n_held_out'],
+              'interval_half_width': {k: (c['balanced_acc']['hi'] - c['balanced_acc']['lo']) / 2
+                                      for k, c in rep['gate']['comparisons'].items()},
+              'classifier_updates': rep['gate']['updates']}
     path = save(f"run_{a.device or 'cpu'}", result)
     stages = ', '.join(f'{k} {v:.1f}' for k, v in rep['seconds'].items())
+    width = result['interval_half_width']['vs_real']
     print(f"main job: {wall:.1f}s (goal <= {result['goal_seconds']}s); stages {stages}; peer (one ros+aug classifier) "
-          f"{peer:.1f}s -> the gate's evidence costs {wall / peer:.1f}x. Written to {path}")
+          f"{peer:.1f}s -> the gate's evidence costs {wall / peer:.1f}x; interval half-width against real alone "
+          f"{width:.3f} on {result['n_held_out']} held-out images. Written to {path}")
 
 
 if __name__ == '__main__':

@@ -193,6 +193,26 @@ def _add_run_data(rp):
                     help='seed of the split, the long tail, the generator and the samples')
     _add_source_flags(rp)
 
+# %% ../nbs/14_cli.ipynb #e74dcc88
+def _add_gate_flags(rp):
+    "The flags of the gate, shared by `run` and `evaluate`."
+    rp.add_argument('--gate-seeds', type=int, default=3,
+                    help='classifiers per training set in the gate (default 3)')
+    rp.add_argument('--classifier-updates', type=int, default=600, metavar='N',
+                    help='optimizer updates of the judge and of every gate classifier, the same for every '
+                         'arm whatever its size (default 600)')
+    rp.add_argument('--classifier', default='smallcnn',
+                    help="the gate's classifier: smallcnn (default), a torchvision architecture such as "
+                         "resnet18 (random init), or package.module:factory returning an nn.Module for "
+                         "(image_shape, n_classes)")
+    rp.add_argument('--synthetic-share', type=float, default=1.0, metavar='S',
+                    help="share of each class's top-up that is synthetic; the rest are duplicated real "
+                         "images (default 1)")
+    rp.add_argument('--synthetic-weight', type=float, default=1.0, metavar='W',
+                    help='loss weight of a synthetic image in the gate; a real one weighs 1 (default 1)')
+    rp.add_argument('--accept-anyway', action='store_true',
+                    help='export rejected data as if accepted (the report says why not)')
+
 # %% ../nbs/14_cli.ipynb #e74dcc89
 def _add_run(sub):
     "The `run` sub-parser: its flags are RunConfig's fields."
@@ -202,7 +222,8 @@ def _add_run(sub):
                                     'synthesise the missing images of each class, judge them per class, test '
                                     'whether they help a classifier on held-out real images (against real '
                                     'data alone and against the strongest of random over-sampling, random '
-                                    'over-sampling + augmentation and a class-weighted loss), and export '
+                                    'over-sampling + augmentation, a class-weighted and a logit-adjusted '
+                                    'loss), and export '
                                     'them with manifest.json and report.html to --out.')
     _add_run_data(rp)
     rp.add_argument('--generator', default='cvae', choices=[*GENERATIVE, 'auto'],
@@ -217,12 +238,7 @@ def _add_run(sub):
                     help="generator training epochs (default: the family's recipe)")
     rp.add_argument('--filter', action='store_true',
                     help='draw twice the need and drop wrong-class and near-copy samples')
-    rp.add_argument('--gate-seeds', type=int, default=3,
-                    help='classifiers per training set in the gate (default 3)')
-    rp.add_argument('--judge-epochs', type=int, default=15,
-                    help='epochs of the judge and each gate classifier (default 15)')
-    rp.add_argument('--accept-anyway', action='store_true',
-                    help='export rejected data as if accepted (the report says why not)')
+    _add_gate_flags(rp)
     rp.add_argument('--resume', action='store_true',
                     help='continue an interrupted run with the same settings')
     rp.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
@@ -230,6 +246,39 @@ def _add_run(sub):
                     help='replace an --out folder genai-data wrote, once the new one is complete')
     rp.add_argument('--quiet', action='store_true', help='print nothing')
     return rp
+
+# %% ../nbs/14_cli.ipynb #e74dcc8a
+def _add_evaluate(sub):
+    "The `evaluate` sub-parser: its flags are EvaluateConfig's fields."
+    ep = sub.add_parser('evaluate', help='judge synthetic images made by any tool; gate, export and report',
+                        description='Top up every class of --real to the majority with images of that class '
+                                    'from --synthetic (made by any tool), and test with the gate of run '
+                                    'whether they help a classifier on real held-out images (--held-out, or '
+                                    'a split of --real); export them with manifest.json and report.html.')
+    ep.add_argument('--real', required=True, help='the real labelled images: what run takes as --dataset')
+    ep.add_argument('--synthetic', required=True,
+                    help='the synthetic images: an image folder (one sub-folder per class, named as the real '
+                         'classes) or an .npz with x, y and classes')
+    ep.add_argument('--held-out', default=None,
+                    help='real images the maker of --synthetic never saw (default: a split of --real)')
+    ep.add_argument('--out', required=True,
+                    help='output folder: a new one, or one genai-data wrote (with --force)')
+    ep.add_argument('--size', type=int, default=None,
+                    help='resize images to SIZE x SIZE (default 16 for the digits)')
+    ep.add_argument('--fractions', type=float, nargs=3, default=(0.6, 0.2, 0.2),
+                    metavar=('TRAIN', 'HELDOUT', 'TEST'))
+    ep.add_argument('--seed', type=int, default=0,
+                    help='seed of the split, the synthetic images drawn and the classifiers')
+    ep.add_argument('--skip-corrupt', action='store_true',
+                    help='leave out unreadable image files instead of stopping')
+    ep.add_argument('--input-range', default=None, choices=['[0,1]', '[-1,1]', 'uint8'],
+                    help='value range of float images in an .npz that does not state it')
+    _add_gate_flags(ep)
+    ep.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
+    ep.add_argument('--force', action='store_true',
+                    help='replace an --out folder genai-data wrote, once the new one is complete')
+    ep.add_argument('--quiet', action='store_true', help='print nothing')
+    return ep
 
 # %% ../nbs/14_cli.ipynb #cb21c68c
 def build_parser() -> argparse.ArgumentParser:
@@ -239,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 'Prepare, augment, balance and synthesise labelled image datasets.')
     p.add_argument('--version', action='version', version=f'genai_data {genai_data.__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    _add_prepare(sub); _add_run(sub)
+    _add_prepare(sub); _add_run(sub); _add_evaluate(sub)
     vp = sub.add_parser('verify', help='re-hash an exported dataset against its manifest.json',
                         description='Check every file listed in DIR/manifest.json against its SHA-256; exit '
                                     '1 if any is missing, changed or unexpected.')
@@ -255,8 +304,8 @@ def flag_words(parser:argparse.ArgumentParser, # the top-level parser
                command:str) -> dict: # a subcommand
     "{parameter: flag} for `say_arg`: each option's destination and its flag, plus a few library names."
     sub = parser._subparsers._group_actions[0].choices[command]
-    return {**EXTRA_WORDS, **{a.dest: a.option_strings[-1]
-                              for a in sub._actions if a.option_strings and a.dest != 'help'}}
+    words = {a.dest: a.option_strings[-1] for a in sub._actions if a.option_strings and a.dest != 'help'}
+    return {**EXTRA_WORDS, **({'dataset': '--real'} if command == 'evaluate' else {}), **words}
 
 # %% ../nbs/14_cli.ipynb #d1be2049
 def _one_line_warnings(command):
@@ -300,6 +349,9 @@ def _dispatch(args) -> int:
                 download=args.download,
                 on_corrupt='skip' if args.skip_corrupt else 'raise', force=args.force, quiet=args.quiet)
     elif args.command == 'run': _run_command(args)
+    elif args.command == 'evaluate':
+        from genai_data.evaluate import EvaluateConfig, evaluate_synthetic
+        evaluate_synthetic(EvaluateConfig(**{f.name: getattr(args, f.name) for f in fields(EvaluateConfig)}))
     elif args.command == 'verify' and not verify_command(args.dir, args.quiet): return 1
     return 0
 

@@ -132,9 +132,10 @@ distance among the synthetic images over that among real ones (near 0: one image
 
 # %% ../nbs/14_export.ipynb #45fdf7ce
 REPORT_BLOCKS['gate'] = """<section id="gate"><h2>Does it help a classifier?</h2>
-<p>{{ n_seeds }} seeds, {{ epochs }} epochs per classifier, {{ n_held_out }} held-out real images, a paired
-bootstrap ({{ n_boot }} resamples of images and seeds), 95% intervals. Tail classes (the rarest half):
-{{ tail }}.</p>
+<p>{{ n_seeds }} seeds; every classifier ({{ classifier }}) trains {{ updates }} optimizer updates, whatever
+the size of its training set; {{ n_held_out }} held-out real images, a paired bootstrap ({{ n_boot }}
+resamples of images and seeds), 95% intervals. Tail classes (the rarest half): {{ tail }}.</p>
+<p>{{ evidence }}</p>
 <table><tr><th class="name">training set</th>{% for m in metric_names %}<th>{{ m }}</th>{% endfor %}</tr>
 {% for name, values in arm_rows %}<tr><td class="name">{{ name }}</td>
 {% for v in values %}<td>{{ v }}</td>{% endfor %}</tr>
@@ -145,10 +146,11 @@ bootstrap ({{ n_boot }} resamples of images and seeds), 95% intervals. Tail clas
 <tr><td class="name">{{ what }}</td><td class="name">{{ metric }}</td><td>{{ '%+.3f' % c['gain'] }}</td>
 <td>[{{ '%+.3f' % c['lo'] }}, {{ '%+.3f' % c['hi'] }}]</td><td class="name">{{ c['verdict'] }}</td></tr>
 {% endfor %}</table>
-<table><tr><th class="name">class</th><th>recall gain, real + synthetic against real alone</th>
-<th>95% interval</th><th class="name">verdict</th></tr>
+<table><tr><th class="name">class</th><th>held-out images</th>
+<th>recall gain, real + synthetic against real alone</th><th>95% interval</th>
+<th class="name">verdict</th></tr>
 {% for name, c in per_class %}
-<tr><td class="name">{{ name }}</td><td>{{ '%+.3f' % c['gain'] }}</td>
+<tr><td class="name">{{ name }}</td><td>{{ c.get('n', '-') }}</td><td>{{ '%+.3f' % c['gain'] }}</td>
 <td>[{{ '%+.3f' % c['lo'] }}, {{ '%+.3f' % c['hi'] }}]</td><td class="name">{{ c['verdict'] }}</td></tr>
 {% endfor %}</table></section>"""
 
@@ -174,6 +176,15 @@ REPORT_TEMPLATE = REPORT_HEAD + ''.join('{% block ' + name + ' %}' + REPORT_BLOC
 
 # %% ../nbs/14_export.ipynb #d50658db
 def _data_uri(png:bytes) -> str: return 'data:image/png;base64,' + base64.b64encode(png).decode()
+
+# %% ../nbs/14_export.ipynb #d50658dc
+def _evidence_words(e:dict) -> str:
+    "Whether the settings could carry a verdict, in words: real alone early and late in its budget."
+    early, late = (' or '.join(map(str, e[k])) for k in ('early_updates', 'late_updates'))
+    head = (f"Real alone scored {e['real_early']:.3f} balanced accuracy after {early} updates (the better, "
+            f"per seed) and {e['real_late']:.3f} after {late} (the worse)")
+    return head + (": converged, and enough seeds for a verdict." if e['sufficient'] else
+                   ". Not enough evidence for a verdict: " + '; '.join(e['reasons']) + '.')
 
 # %% ../nbs/14_export.ipynb #8300bffa
 def _class_strips(train:ImageDataset, synthetic:ImageDataset, per_class:int=8, seed:int=0) -> list:
@@ -210,8 +221,8 @@ def _gate_context(g:dict) -> dict:
     comps = [(comparison_words(n, g['baseline']), METRIC_WORDS[m], c) for n, cm in g['comparisons'].items()
              for m, c in cm.items()]
     return dict(arm_rows=arms, comparison_rows=comps, per_class=list(g['per_class'].items()),
-                metric_names=[METRIC_WORDS[m]
-                              for m in GATE_METRICS], n_seeds=len(g['seeds']), epochs=g['epochs'],
+                metric_names=[METRIC_WORDS[m] for m in GATE_METRICS], n_seeds=len(g['seeds']),
+                updates=g['updates'], classifier=g['classifier'], evidence=_evidence_words(g['evidence']),
                 n_held_out=g['n_held_out'], n_boot=g['n_boot'], tail=', '.join(g['tail_classes']))
 
 # %% ../nbs/14_export.ipynb #1ef73366

@@ -6,31 +6,34 @@ Docs: https://genai-data.github.io/genai_data/gate.html.md"""
 
 # %% ../nbs/12_gate.ipynb #806d8191
 from __future__ import annotations
-import time
+import math, time
 import numpy as np
 import torch
 from .core import ConfigError, DataError, make_generator, say_arg
 from .data import ImageDataset
-from .metrics import fit_judge, predict, train_classifier
+from .learner import Callback
+from .metrics import CLASSIFIER_UPDATES, fit_judge, predict, train_classifier
 from .generators import DEFAULT_EPOCHS, SynthesisGenerator
 from .synth import (GenerativeOverSampler, draw_per_class, filter_synthetic, first_per_class,
                               oversample,
                               synthesis_targets, synthetic_quality)
 
 # %% auto #0
-__all__ = ['GATE_METRICS', 'CHEAP_ARMS', 'COMPARISONS', 'ARM_WORDS', 'METRIC_WORDS', 'DEEPSMOTE_COUNTS', 'BASELINES', 'COMPARED',
-           'comparison_words', 'tail_classes', 'confusion', 'confusion_metrics', 'interval', 'verdict_of',
-           'paired_bootstrap', 'arm_datasets', 'quality_gate', 'gate_statistics', 'gate_decision', 'protocol_counts',
-           'method_training_sets', 'compare_methods', 'comparison_table']
+__all__ = ['GATE_METRICS', 'CHEAP_ARMS', 'COMPARISONS', 'ARM_WORDS', 'METRIC_WORDS', 'CONVERGED_RISE', 'TOO_FEW_TO_TELL',
+           'DEEPSMOTE_COUNTS', 'BASELINES', 'COMPARED', 'AUGMENTED', 'comparison_words', 'tail_classes', 'confusion',
+           'confusion_metrics', 'interval', 'verdict_of', 'paired_bootstrap', 'synthetic_arm', 'arm_datasets',
+           'check_synthetic_mix', 'PredictAt', 'gate_evidence', 'quality_gate', 'strongest_of', 'gate_statistics',
+           'learning_curves', 'gate_decision', 'protocol_counts', 'method_training_sets', 'compare_methods',
+           'comparison_table']
 
 # %% ../nbs/12_gate.ipynb #d5066fe7
 GATE_METRICS = ('balanced_acc', 'macro_f1', 'tail_recall')
 # the free baselines: the strongest is what synthetic must beat
-CHEAP_ARMS = ('random', 'random+aug', 'class-weight')
+CHEAP_ARMS = ('random', 'random+aug', 'class-weight', 'logit-adjust')
 COMPARISONS = ('vs_real', 'vs_baseline', 'baseline_vs_real')
-ARM_WORDS = {'real': 'real alone', 'random': 'random over-sampling',
+ARM_WORDS = {'real': 'real alone', 'random': 'random over-sampling (no augmentation)',
              'random+aug': 'random over-sampling + augmentation', 'class-weight': 'class-weighted loss',
-             'real+synthetic': 'real + synthetic'}
+             'logit-adjust': 'logit-adjusted loss', 'real+synthetic': 'real + synthetic'}
 METRIC_WORDS = {'balanced_acc': 'balanced accuracy', 'macro_f1': 'macro F1',
                 'tail_recall': 'tail-class recall'}
 
@@ -106,24 +109,101 @@ def paired_bootstrap(preds:dict, # {arm: (S, n) predictions, one row per seed}
     return out
 
 # %% ../nbs/12_gate.ipynb #12cc12e5
+def synthetic_arm(train:ImageDataset, # the real training images
+                  synthetic:ImageDataset, # the synthetic top-up, same classes
+                  seed:int, # seeds which real images are duplicated
+                  share:float=1.0, # the share of each class's top-up taken from `synthetic`
+                  weight:float=1.0, # the loss weight of a synthetic image (a real one weighs 1)
+                 ) -> tuple[ImageDataset, torch.Tensor|None]:
+    "Real + top-up: per class, `share` of the top-up synthetic, the rest duplicated real; the loss weights."
+    counts, add = train.class_counts(), synthetic.class_counts()
+    n_syn = (add.double() * share).round().long()
+    dup = {c: int(counts[c] + add[c] - n_syn[c]) for c in range(train.n_classes) if counts[c]}
+    base = oversample(train, dup, make_generator(seed)).to_range('[0,1]')
+    keep = torch.cat([torch.nonzero(synthetic.labels == c).flatten()[:int(n_syn[c])]
+                      for c in range(train.n_classes)])
+    both = base.join(synthetic.subset(keep.sort().values))
+    if weight == 1: return both, None
+    return both, torch.cat([torch.ones(len(base)), torch.full((len(keep),), float(weight))])
+
+# %% ../nbs/12_gate.ipynb #12cc12e6
 def arm_datasets(train:ImageDataset, # the real training images (the generator's)
                  synthetic:ImageDataset, # the synthetic images, same classes
-                 seed:int) -> dict: # seeds the random over-sampling
-    "{arm: (training set, augment?, class-weighted?)}: real alone, the cheap baselines, real + synthetic."
+                 seed:int, # seeds the random over-sampling
+                 share:float=1.0, weight:float=1.0, # see synthetic_arm
+                ) -> dict:
+    "{arm: (training set, train_classifier options)}: real alone, the cheap baselines, real + synthetic."
     counts, add = train.class_counts().tolist(), synthetic.class_counts().tolist()
     targets = {c: counts[c] + add[c] for c in range(train.n_classes) if counts[c]}
     ros = oversample(train, targets, make_generator(seed))
-    both = train.to_range('[0,1]').join(synthetic)
-    return {'real': (train, False, False), 'random': (ros, False, False), 'random+aug': (ros, True, False),
-            'class-weight': (train, False, True), 'real+synthetic': (both, False, False)}
+    both, w = synthetic_arm(train, synthetic, seed, share, weight)
+    aug = {'augment': True}                 # every arm but 'random' sees the same augmentation
+    return {'real': (train, aug), 'random': (ros, {}), 'random+aug': (ros, aug),
+            'class-weight': (train, aug | {'class_weight': True}),
+            'logit-adjust': (train, aug | {'logit_adjust': True}),
+            'real+synthetic': (both, aug | ({} if w is None else {'sample_weight': w}))}
 
 # %% ../nbs/12_gate.ipynb #cf299d9e
+def check_synthetic_mix(share, # the share of each class's top-up that is synthetic
+                        weight) -> None: # the loss weight of a synthetic image
+    "Refuse a share outside [0, 1] or a weight that is not a finite number > 0, naming the setting."
+    if isinstance(share, bool) or not (isinstance(share, (int, float)) and 0 <= share <= 1):
+        raise ConfigError(f"{say_arg('synthetic_share')} must be a number from 0 to 1, got {share!r}")
+    finite = isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight)
+    if not (finite and weight > 0):
+        raise ConfigError(f"{say_arg('synthetic_weight')} must be a finite number > 0, got {weight!r}")
+
+# %% ../nbs/12_gate.ipynb #cf299d9f
+class PredictAt(Callback):
+    "Predictions of `images` when training reaches each of `steps` updates, in `.preds[step]`."
+    def __init__(self, steps, images:ImageDataset):
+        self.steps, self.images, self.preds = set(steps), images, {}
+    def after_batch(self):
+        if self.learn.step_count not in self.steps: return
+        model = self.learn.raw_models['model']
+        model.eval(); self.preds[self.learn.step_count] = predict(model, self.images); model.train()
+
+# %% ../nbs/12_gate.ipynb #cf299da1
+CONVERGED_RISE = 0.01   # real alone may still gain this much balanced accuracy late in its budget
+
+def _pick_per_seed(preds:list, y:torch.Tensor, k:int, best:bool) -> torch.Tensor:
+    "(S, n): per seed, the snapshot among `preds` ((S, n) each) with the best (or worst) balanced accuracy."
+    stacked = torch.stack(preds)                                          # (T, S, n)
+    acc = confusion_metrics(confusion(stacked, y.expand(*stacked.shape[:2], -1), k), [0])['balanced_acc']
+    return stacked[acc.argmax(0) if best else acc.argmin(0), torch.arange(stacked.shape[1])]
+
+def gate_evidence(early:list, # (S, n) held-out predictions of real alone at B/2 and 5B/8 updates
+                  late:list, # the same at 7B/8 and B (the end of the budget)
+                  held_out:ImageDataset, updates:int, n_boot:int=1000) -> dict:
+    "Can these settings carry a verdict? Two seeds or more, and real alone no longer rising late in training."
+    k, y = held_out.n_classes, held_out.labels
+    # still rising: even the worse late snapshot beats the better early one (a dip in training is not a rise)
+    e, l = _pick_per_seed(early, y, k, best=True), _pick_per_seed(late, y, k, best=False)
+    boot = paired_bootstrap({'early': e, 'late': l}, y, k, [0], n_boot)
+    lo, _ = interval(boot['late']['balanced_acc'] - boot['early']['balanced_acc'])
+    bacc = lambda p: confusion_metrics(confusion(p, y.expand(len(p), -1), k), [0])['balanced_acc'].mean()
+    at_early, at_late = bacc(e).item(), bacc(l).item()
+    reasons = []
+    if len(l) < 2:
+        reasons.append(f"one seed gives no spread over seeds; set {say_arg('gate_seeds', 3)}")
+    if at_late - at_early > CONVERGED_RISE and lo > 0:           # a rise, and a significant one
+        reasons.append(f"real alone still gains {at_late - at_early:+.3f} balanced accuracy between "
+                       f"{updates // 2} and {updates} updates, so the classifiers have not converged; set "
+                       f"{say_arg('classifier_updates', 2 * updates)}")
+    return {'sufficient': not reasons, 'reasons': reasons, 'real_early': at_early, 'real_late': at_late,
+            'early_updates': [updates // 2, 5 * updates // 8], 'late_updates': [7 * updates // 8, updates],
+            'updates': updates}
+
+# %% ../nbs/12_gate.ipynb #cf299da0
 def quality_gate(train:ImageDataset, # the real training images (the generator's)
                  synthetic:ImageDataset, # the synthetic images to judge, same classes
                  held_out:ImageDataset, # real images neither the generator nor the classifiers saw
                  seeds=(0, 1, 2), # one classifier per seed and arm
-                 epochs:int=15, n_boot:int=2000, device=None,
-                 progress=None) -> dict: # called with each arm's name when it is done
+                 updates:int|None=None, # every classifier's budget (default CLASSIFIER_UPDATES)
+                 n_boot:int=2000, device=None,
+                 progress=None, # called with each arm's name when it is done
+                 classifier='smallcnn', # see make_classifier
+                 synthetic_share:float=1.0, synthetic_weight:float=1.0) -> dict: # see synthetic_arm
     "Does the synthetic data help a classifier? Real vs real+synthetic vs the strongest cheap baseline."
     if not (train.classes == synthetic.classes == held_out.classes):
         raise DataError("train, synthetic and held-out data must share the same classes")
@@ -131,14 +211,28 @@ def quality_gate(train:ImageDataset, # the real training images (the generator's
     if len(seeds) < 1:
         raise ConfigError(f"{say_arg('gate_seeds')} is empty; give at least one seed (three or more for an "
                           "interval worth reading)")
-    t0, preds = time.perf_counter(), {}
-    for arm, (ds, aug, cw) in arm_datasets(train, synthetic, seeds[0]).items():
-        preds[arm] = torch.stack([predict(train_classifier(ds, epochs=epochs, seed=s, augment=aug,
-                                                           class_weight=cw,
-                                                           device=device), held_out) for s in seeds])
+    check_synthetic_mix(synthetic_share, synthetic_weight)
+    updates = updates or CLASSIFIER_UPDATES
+    t0, preds, early, late = time.perf_counter(), {}, [], []
+    marks = [updates // 2, 5 * updates // 8, 7 * updates // 8]        # real alone's snapshots: converged?
+    arms = arm_datasets(train, synthetic, seeds[0], synthetic_share, synthetic_weight)
+    for arm, (ds, options) in arms.items():
+        runs, snaps = [], []
+        for s in seeds:
+            snaps.append(PredictAt(marks, held_out))
+            clf = train_classifier(ds, updates=updates, seed=s, device=device, classifier=classifier,
+                                   cbs=snaps[-1:] if arm == 'real' else [], **options)
+            runs.append(predict(clf, held_out))
+        preds[arm] = torch.stack(runs)
+        if arm == 'real':
+            at = lambda t: torch.stack([sn.preds.get(t, r) for sn, r in zip(snaps, runs)])
+            early, late = [at(marks[0]), at(marks[1])], [at(marks[2]), preds[arm]]
         if progress: progress(arm)
+    evidence = gate_evidence(early, late, held_out, updates)
     return {**gate_statistics(preds, held_out, train.class_counts(), n_boot), 'seeds': list(seeds),
-            'epochs': epochs,
+            'updates': updates, 'evidence': evidence,
+            'classifier': getattr(classifier, '__name__', classifier),
+            'synthetic_share': synthetic_share, 'synthetic_weight': synthetic_weight,
             'seconds': time.perf_counter() - t0}
 
 # %% ../nbs/12_gate.ipynb #481a1daf
@@ -159,6 +253,25 @@ def _compare(boot:dict, arms:dict, a:str, b:str) -> dict:
     return out
 
 # %% ../nbs/12_gate.ipynb #28ff324e
+TOO_FEW_TO_TELL = 10   # a class with fewer held-out images than this gets no per-class verdict
+
+def _per_class(boot:dict, arms:dict, held_out:ImageDataset) -> dict:
+    "Per class: recall gain of real + synthetic over real alone, its interval, verdict and evaluated images."
+    out, n = {}, held_out.class_counts().tolist()
+    for c, name in enumerate(held_out.classes):
+        lo, hi = interval(boot['real+synthetic']['recall'][:, c] - boot['real']['recall'][:, c])
+        gain = arms['real+synthetic']['per_class_recall'][c] - arms['real']['per_class_recall'][c]
+        verdict = verdict_of(lo, hi) if n[c] >= TOO_FEW_TO_TELL else 'too few images to tell'
+        out[name] = {'gain': gain, 'lo': lo, 'hi': hi, 'verdict': verdict, 'n': n[c]}
+    return out
+
+# %% ../nbs/12_gate.ipynb #28ff3247
+def strongest_of(boot:dict, arms:dict, among:list) -> tuple[dict, dict]:
+    "A pseudo-arm: per metric, the best of `among` inside every bootstrap replicate, and the best mean."
+    b = {m: torch.stack([boot[a][m] for a in among]).amax(0) for m in GATE_METRICS}
+    return b, {m: {'mean': max(arms[a][m]['mean'] for a in among)} for m in GATE_METRICS}
+
+# %% ../nbs/12_gate.ipynb #28ff3249
 def gate_statistics(preds:dict, # {'real', 'real+synthetic', any of CHEAP_ARMS: (S, n) held-out predictions}
                     held_out:ImageDataset, train_counts, n_boot:int=2000) -> dict:
     "The gate's numbers from predictions: arms, paired intervals, per-class gains, the verdict."
@@ -169,27 +282,44 @@ def gate_statistics(preds:dict, # {'real', 'real+synthetic', any of CHEAP_ARMS: 
              for a, p in preds.items()}
     boot = paired_bootstrap(preds, held_out.labels, k, tail, n_boot)
     arms = {a: _arm_summary(point[a]) for a in preds}
-    # the strongest cheap arm on these images
-    baseline = max(cheap, key=lambda a: arms[a]['balanced_acc']['mean'])
-    pairs = {'vs_real': ('real+synthetic', 'real'), 'vs_baseline': ('real+synthetic', baseline),
-             'baseline_vs_real': (baseline, 'real')}
-    comparisons = {name: _compare(boot, arms, a, b) for name, (a, b) in pairs.items()}
-    per_class = {}
-    for c, name in enumerate(held_out.classes):
-        lo, hi = interval(boot['real+synthetic']['recall'][:, c] - boot['real']['recall'][:, c])
-        gain = arms['real+synthetic']['per_class_recall'][c] - arms['real']['per_class_recall'][c]
-        per_class[name] = {'gain': gain, 'lo': lo, 'hi': hi, 'verdict': verdict_of(lo, hi)}
-    return {'arms': arms, 'comparisons': comparisons, 'per_class': per_class,
+    baseline = max(cheap, key=lambda a: arms[a]['balanced_acc']['mean'])   # named in the words
+    # the strongest cheap arm is chosen inside every replicate, so choosing it favours no one
+    boot['strongest'], arms_s = strongest_of(boot, arms, cheap)
+    arms_s = {**arms, 'strongest': arms_s}
+    pairs = {'vs_real': ('real+synthetic', 'real'), 'vs_baseline': ('real+synthetic', 'strongest'),
+             'baseline_vs_real': ('strongest', 'real')}
+    comparisons = {name: _compare(boot, arms_s, a, b) for name, (a, b) in pairs.items()}
+    return {'arms': arms, 'comparisons': comparisons, 'per_class': _per_class(boot, arms, held_out),
+            'against_real': {a: _compare(boot, arms, a, 'real')['balanced_acc']
+                             for a in preds if a != 'real'},
             'verdict': comparisons['vs_real']['balanced_acc']['verdict'],
             'beats_baseline': comparisons['vs_baseline']['balanced_acc']['verdict'] == 'helps',
-            'baseline': baseline,
-            'tail_classes': [held_out.classes[c]
-                             for c in tail], 'n_boot': n_boot, 'n_held_out': len(held_out)}
+            'baseline': baseline, 'tail_classes': [held_out.classes[c] for c in tail], 'n_boot': n_boot,
+            'n_held_out': len(held_out)}
+
+# %% ../nbs/12_gate.ipynb #28ff3251
+def learning_curves(arms:dict, # {arm: (training set, train_classifier options)}, as arm_datasets gives
+                    held_out:ImageDataset, # the images to score
+                    steps=(50, 100, 200, 400, 800, 1600), # numbers of updates to score at
+                    seeds=(0, 1, 2), device=None, classifier='smallcnn') -> dict:
+    "Per arm, the balanced accuracy on `held_out` after each number of `steps` updates: (S, len(steps))."
+    k, y, out = held_out.n_classes, held_out.labels, {}
+    for arm, (ds, options) in arms.items():
+        rows = []
+        for s in seeds:
+            snap = PredictAt(steps, held_out)
+            train_classifier(ds, updates=max(steps), seed=s, device=device, classifier=classifier, cbs=[snap],
+                             **options)
+            p = torch.stack([snap.preds[t] for t in steps])
+            rows.append(confusion_metrics(confusion(p, y.expand(len(p), -1), k), [0])['balanced_acc'])
+        out[arm] = torch.stack(rows)
+    return out
 
 # %% ../nbs/12_gate.ipynb #396581c6
 def _decision_reasons(gate:dict, quality:dict|None) -> list[str]:
     "Every reason not to use the synthetic data, in a reader's words (empty: no reason)."
-    reasons, c = [], gate['comparisons']['vs_real']['balanced_acc']
+    reasons = [f"not enough evidence: {why}" for why in gate.get('evidence', {}).get('reasons', [])]
+    c = gate['comparisons']['vs_real']['balanced_acc']
     if gate['verdict'] != 'helps':
         reasons.append(f"balanced accuracy {c['gain']:+.3f} (95% interval {c['lo']:+.3f} to {c['hi']:+.3f}) "
                        f"against real data alone: " + ("it hurts" if gate['verdict'] == 'hurts'
@@ -214,7 +344,10 @@ def gate_decision(gate:dict, # what quality_gate returned
     reasons = _decision_reasons(gate, quality)
     b = gate['comparisons']['vs_baseline']['balanced_acc']
     base = ARM_WORDS.get(gate['baseline'], gate['baseline'])
-    if reasons:
+    evidence = gate.get('evidence', {'sufficient': True})
+    if not evidence['sufficient']:
+        advice = "not enough evidence to judge this synthetic data; " + '; '.join(evidence['reasons'])
+    elif reasons:
         baseline_helps = gate['comparisons']['baseline_vs_real']['balanced_acc']['verdict'] == 'helps'
         instead = (f"the cheap baseline '{base}' helps instead" if baseline_helps
                    else "collect more real images of the tail classes")
@@ -247,13 +380,13 @@ def protocol_counts(available, # real training images available per class
     return out
 
 # %% ../nbs/12_gate.ipynb #08960faf
-BASELINES = ('none', 'class-weight', 'random', 'random+aug', 'smote')
+BASELINES = ('none', 'class-weight', 'logit-adjust', 'random', 'random+aug', 'smote')
 COMPARED = BASELINES + tuple(f'{g}{f}'
                              for g in ('latent-smote', 'cvae', 'cgan', 'flow') for f in ('', '+filter'))
+AUGMENTED = {'augment': True}   # every method but 'random' trains with the same augmentation
 
 def _generated_sets(train:ImageDataset, family:str, variants:list, add:dict, seed:int, generator_epochs,
-                    judge,
-                    device) -> dict:
+                    judge, device) -> dict:
     "The training sets of one generator family, with and without the filters, from one trained model."
     model = SynthesisGenerator(family, (generator_epochs or {}).get(family), seed=seed,
                                device=device).fit(train)
@@ -267,16 +400,25 @@ def _generated_sets(train:ImageDataset, family:str, variants:list, add:dict, see
         keep = (filter_synthetic(drawn, train, judge())[0] if v.endswith('+filter')
                 else torch.ones(len(drawn), dtype=torch.bool))
         syn = first_per_class(drawn, keep, add)
-        out[v] = (train.join(syn), False, False, model.seconds['train'] + drawn_s + time.perf_counter() - t1,
-                  syn)
+        seconds = model.seconds['train'] + drawn_s + time.perf_counter() - t1
+        out[v] = (train.join(syn), AUGMENTED, seconds, syn)
     return out
 
 # %% ../nbs/12_gate.ipynb #f0ef8deb
+def _cheap_set(train:ImageDataset, m:str, seed:int) -> tuple:
+    "A cheap method's (training set, options): a loss on the real images, or over-sampling them to balance."
+    if m in ('none', 'class-weight', 'logit-adjust'):
+        return train, AUGMENTED | {'class-weight': {'class_weight': True},
+                                   'logit-adjust': {'logit_adjust': True}}.get(m, {})
+    X, y = GenerativeOverSampler('smote' if m == 'smote' else 'random',
+                                 random_state=seed).fit_resample(train.images, train.labels)
+    return ImageDataset(X, y, train.classes), {} if m == 'random' else AUGMENTED
+
 def method_training_sets(train:ImageDataset, # the real (long-tailed) training images
                          methods=COMPARED, # names from COMPARED; 'X+filter' filters generator X's samples
                          seed:int=0, generator_epochs:dict|None=None, # {family: epochs}; default: recipes'
-                         judge_epochs:int=15, device=None) -> dict:
-    "Per method: (training set, augment?, class-weighted?, seconds to build it, the synthetic part or None)."
+                         judge_updates:int|None=None, device=None) -> dict:
+    "Per method: (training set, train_classifier options, seconds to build it, the synthetic part or None)."
     unknown = [m for m in methods if m not in COMPARED]
     if unknown: raise ConfigError(f"unknown method(s) {unknown}; use names from COMPARED: {list(COMPARED)}")
     add = synthesis_targets(train.labels.numpy())
@@ -285,18 +427,12 @@ def method_training_sets(train:ImageDataset, # the real (long-tailed) training i
     def judge():
         "The judge for the filters, trained once, when the first filtered variant needs it."
         if 'judge' not in cache:
-            cache['judge'] = fit_judge(train, epochs=judge_epochs, seed=seed, device=device)
+            cache['judge'] = fit_judge(train, updates=judge_updates, seed=seed, device=device)
         return cache['judge']
     out = {}
     for m in methods:
         t0 = time.perf_counter()
-        if m in ('none', 'class-weight'): out[m] = (train, False, m == 'class-weight', 0., None)
-        elif m in ('random', 'random+aug', 'smote'):
-            X, y = GenerativeOverSampler('smote' if m == 'smote'
-                                         else 'random', random_state=seed).fit_resample(
-                train.images, train.labels)
-            out[m] = (ImageDataset(X, y, train.classes), m == 'random+aug', False, time.perf_counter() - t0,
-                      None)
+        if m in BASELINES: out[m] = (*_cheap_set(train, m, seed), time.perf_counter() - t0, None)
         elif m not in out:
             family = m.removesuffix('+filter')
             variants = [v for v in (family, family + '+filter') if v in methods]
@@ -304,16 +440,16 @@ def method_training_sets(train:ImageDataset, # the real (long-tailed) training i
     return {m: out[m] for m in methods}
 
 # %% ../nbs/12_gate.ipynb #392dd66b
-def _method_predictions(trains:dict, valid, test, methods, epochs, generator_epochs, device, progress):
+def _method_predictions(trains:dict, valid, test, methods, updates, generator_epochs, device, progress):
     "Per method and split, (S, n) predictions of a classifier per seed; the seconds and synthetic quality."
     preds = {m: {'valid': [], 'test': []} for m in methods}
     seconds, quality = {m: [] for m in methods}, {m: [] for m in methods}
     for s, tr in trains.items():
-        sets = method_training_sets(tr, methods, s, generator_epochs, device=device)
-        judge = (fit_judge(tr, epochs=epochs, seed=s, device=device) if any(v[4] is not None
-                                                                            for v in sets.values()) else None)
-        for m, (ds, aug, cw, secs, syn) in sets.items():
-            clf = train_classifier(ds, epochs=epochs, seed=s, augment=aug, class_weight=cw, device=device)
+        sets = method_training_sets(tr, methods, s, generator_epochs, judge_updates=updates, device=device)
+        needs_judge = any(v[3] is not None for v in sets.values())
+        judge = fit_judge(tr, updates=updates, seed=s, device=device) if needs_judge else None
+        for m, (ds, options, secs, syn) in sets.items():
+            clf = train_classifier(ds, updates=updates, seed=s, device=device, **options)
             preds[m]['valid'].append(predict(clf, valid)); preds[m]['test'].append(predict(clf, test))
             seconds[m].append(secs)
             if syn is not None: quality[m].append(synthetic_quality(syn, valid, judge, tr))
@@ -338,52 +474,59 @@ def _quality_means(qs:list) -> dict:
     return {k: float(np.mean([q['mean'][k] for q in qs if k in q['mean']])) for k in keys}
 
 # %% ../nbs/12_gate.ipynb #9bc6a328
+def _against_strongest(boot, point, m, base) -> dict:
+    "Method m's gain over the strongest other baseline, chosen in every replicate: gain, interval, verdict."
+    others = [b for b in base if b != m]
+    out = {}
+    for k in GATE_METRICS:
+        lo, hi = interval(boot[m][k] - torch.stack([boot[b][k] for b in others]).amax(0))
+        gain = point[m][k].mean().item() - max(point[b][k].mean().item() for b in others)
+        out[k] = {'gain': gain, 'lo': lo, 'hi': hi, 'verdict': verdict_of(lo, hi)}
+    return out
+
 def compare_methods(trains:dict, # {seed: the long-tailed training set drawn with that seed}
                     valid:ImageDataset, # held-out real images for the gate's verdict
                     test:ImageDataset, # balanced held-out real images for the table
-                    methods=COMPARED, epochs:int=15, n_boot:int=2000, generator_epochs:dict|None=None,
+                    methods=COMPARED, updates:int|None=None, n_boot:int=2000, generator_epochs:dict|None=None,
                     device=None, progress=None) -> dict:
-    "Every method through the same classifier recipe, seed by seed: test metrics, paired intervals, the gate."
-    P, seconds, quality = _method_predictions(trains, valid, test, methods, epochs, generator_epochs, device,
+    "Every method through the same classifier recipe and budget, seed by seed: test metrics, intervals, gate."
+    updates = updates or CLASSIFIER_UPDATES
+    P, seconds, quality = _method_predictions(trains, valid, test, methods, updates, generator_epochs, device,
                                               progress)
     counts = torch.stack([t.class_counts() for t in trains.values()]).float().mean(0)
     tail = tail_classes(counts)
     point = {m: confusion_metrics(confusion(p, test.labels.expand(len(p), -1), test.n_classes), tail)
              for m, p in P['test'].items()}
-    best = max([m for m in methods if m in BASELINES], key=lambda m: point[m]['balanced_acc'].mean().item(),
-               default=None)
+    base = [m for m in methods if m in BASELINES]
+    best = max(base, key=lambda m: point[m]['balanced_acc'].mean().item(), default=None)
     boot = paired_bootstrap(P['test'], test.labels, test.n_classes, tail, n_boot)
     rows = {}
     for m in methods:
         r = {k: {'mean': point[m][k].mean().item(), 'std': point[m][k].std(unbiased=False).item()}
              for k in GATE_METRICS}
-        if best is not None and m != best:
-            for k in GATE_METRICS:
-                lo, hi = interval(boot[m][k] - boot[best][k])
-                r[k].update(gain=r[k]['mean'] - point[best][k].mean().item(), lo=lo, hi=hi,
-                            verdict=verdict_of(lo, hi))
+        if len([b for b in base if b != m]):
+            for k, v in _against_strongest(boot, point, m, base).items(): r[k].update(v)
         r['seconds'], r['per_class_recall'] = float(np.mean(seconds[m])), point[m]['recall'].mean(0).tolist()
         if quality[m] and 'none' in methods and any(a in methods for a in CHEAP_ARMS):
             r['gate'] = _gate_row(P, m, methods, valid, counts, n_boot, quality)
             r['quality'] = _quality_means(quality[m])
         rows[m] = r
     return {'rows': rows, 'best_baseline': best, 'tail_classes': [test.classes[c] for c in tail],
-            'seeds': list(trains), 'epochs': epochs, 'n_test': len(test), 'n_valid': len(valid),
+            'seeds': list(trains), 'updates': updates, 'n_test': len(test), 'n_valid': len(valid),
             'train_counts': counts.tolist()}
 
 # %% ../nbs/12_gate.ipynb #9f86cd55
 def comparison_table(res:dict) -> str: # what compare_methods returned
-    "The comparison as a text table: mean ± std per metric, the gain over the best baseline, the gate."
+    "The comparison as a text table: mean ± std per metric, the gain over the strongest baseline, the gate."
     head = (f"{'method':<20}| {'ACSA':>13} | {'macro F1':>13} | {'tail recall':>13} | "
-            f"{'ACSA gain vs ' + str(res['best_baseline']):>32} | {'gate (valid)':>22} | {'s':>5}")
+            f"{'ACSA gain vs strongest other cheap':>34} | {'gate (valid)':>22} | {'s':>5}")
     lines = [head, '-' * len(head)]
     for m, r in res['rows'].items():
         f = lambda k: f"{r[k]['mean']:.3f} ± {r[k]['std']:.3f}"
         a = r['balanced_acc']
-        gain = (f"{a['gain']:+.3f} [{a['lo']:+.3f}, {a['hi']:+.3f}] {a['verdict'][:5]}" if 'gain' in a
-                else '(best baseline)')
+        gain = f"{a['gain']:+.3f} [{a['lo']:+.3f}, {a['hi']:+.3f}] {a['verdict'][:5]}" if 'gain' in a else '-'
         gate = (f"{r['gate']['verdict'][:11]}, ok "
                 f"{r['gate']['accepted_seeds']}/{len(res['seeds'])}" if 'gate' in r else '-')
         lines.append(f"{m:<20}| {f('balanced_acc'):>13} | {f('macro_f1'):>13} | {f('tail_recall'):>13} | "
-                     f"{gain:>32} | {gate:>22} | {r['seconds']:5.0f}")
+                     f"{gain:>34} | {gate:>22} | {r['seconds']:5.0f}")
     return '\n'.join(lines)

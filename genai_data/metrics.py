@@ -6,14 +6,14 @@ Docs: https://genai-data.github.io/genai_data/metrics.html.md"""
 
 # %% ../nbs/05_metrics.ipynb #b76f4790
 from __future__ import annotations
-import math, os, warnings
+import functools, importlib, math, os, warnings
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import (ConfigError, DataError, DatasetNotFoundError, check_in_range, load_checked,
-                             make_generator, save_checked, seed_everything)
+                             make_generator, save_checked, say_arg, seed_everything)
 from .data import ImageDataset, tensor_dataloader
 from .augment import gaussian_filter, ordinary_augment
 from .resample import RandomOverSampler, class_weights, knn
@@ -22,9 +22,9 @@ from .learner import ClassifierStep, Learner, weighted_cross_entropy
 # %% auto #0
 __all__ = ['STATS_FORMAT', 'INCEPTION_ENV', 'INCEPTION_FILE', 'CLASSIFIER_UPDATES', 'SSIM_WINDOW', 'MS_SSIM_WEIGHTS',
            'COLLAPSE_SPREAD', 'LOW_RECALL', 'sqrtm_psd', 'frechet_distance', 'GaussianStats', 'InceptionFeatures',
-           'SmallCNN', 'small_cnn', 'make_classifier', 'logit_adjusted_loss', 'train_classifier', 'predict',
-           'fit_judge', 'DomainFeatures', 'FID', 'fid_from_features', 'mmd2_poly', 'kid', 'inception_score', 'ssim',
-           'ms_ssim', 'prdc', 'memorisation', 'utility', 'spread_ratio', 'quality_flags', 'per_class_quality',
+           'SmallCNN', 'small_cnn', 'resolve_classifier', 'make_classifier', 'logit_adjusted_loss', 'train_classifier',
+           'predict', 'fit_judge', 'DomainFeatures', 'FID', 'fid_from_features', 'mmd2_poly', 'kid', 'inception_score',
+           'ssim', 'ms_ssim', 'prdc', 'memorisation', 'utility', 'spread_ratio', 'quality_flags', 'per_class_quality',
            'quality_table']
 
 # %% ../nbs/05_metrics.ipynb #a168f4e2
@@ -193,25 +193,33 @@ def _checked_classifier(net, what:str, image_shape, n_classes:int) -> nn.Module:
                           f"it must give (2, {n_classes}) logits")
     return net.train()
 
+# %% ../nbs/05_metrics.ipynb #5c1a7e29
+def resolve_classifier(classifier, # 'smallcnn', a torchvision name, 'package.module:factory', or a function
+                      ) -> callable:
+    "The factory (image_shape, n_classes) -> nn.Module a classifier setting names; one line if it names none."
+    if callable(classifier): return classifier
+    if not isinstance(classifier, str):
+        raise ConfigError(f"classifier must be a name or a function, got {type(classifier).__name__}")
+    if classifier.lower() == 'smallcnn': return small_cnn
+    if ':' in classifier:
+        mod, _, fn = classifier.partition(':')
+        try: return getattr(importlib.import_module(mod), fn)
+        except (ImportError, AttributeError) as e:
+            raise ConfigError(f"cannot load {say_arg('classifier')} {classifier!r}: {e}; give "
+                              f"'package.module:function' of an importable module") from None
+    import torchvision
+    if classifier not in torchvision.models.list_models(module=torchvision.models):
+        raise ConfigError(f"unknown {say_arg('classifier')} {classifier!r}; use 'smallcnn', a torchvision "
+                          f"architecture such as 'resnet18', or 'package.module:factory'")
+    return functools.partial(_torchvision_classifier, classifier)
+
 # %% ../nbs/05_metrics.ipynb #5c1a7e22
 def make_classifier(classifier, # 'smallcnn', a torchvision name, 'package.module:factory', or a function
                     image_shape, # (C, H, W) of the images it will classify
                     n_classes:int) -> nn.Module:
     "An untrained classifier of `image_shape` images into `n_classes` classes, checked on a dummy batch."
-    import importlib
-    if callable(classifier): net, what = classifier(tuple(image_shape), n_classes), getattr(
-        classifier, '__name__', 'the factory')
-    elif not isinstance(classifier, str): raise ConfigError(f"classifier must be a name or a function, got "
-                                                            f"{type(classifier).__name__}")
-    elif classifier.lower() == 'smallcnn': net, what = small_cnn(image_shape, n_classes), 'smallcnn'
-    elif ':' in classifier:
-        mod, _, fn = classifier.partition(':')
-        try: factory = getattr(importlib.import_module(mod), fn)
-        except (ImportError, AttributeError) as e:
-            raise ConfigError(f"cannot load classifier {classifier!r}: {e}; give 'package.module:function' "
-                              f"of an importable module") from None
-        net, what = factory(tuple(image_shape), n_classes), classifier
-    else: net, what = _torchvision_classifier(classifier, image_shape, n_classes), classifier
+    net = resolve_classifier(classifier)(tuple(image_shape), n_classes)
+    what = classifier if isinstance(classifier, str) else getattr(classifier, '__name__', 'the factory')
     return _checked_classifier(net, what, image_shape, n_classes)
 
 # %% ../nbs/05_metrics.ipynb #5c1a7e26

@@ -21,22 +21,24 @@ from .data import (FLOAT_RANGES, TORCHVISION_DATASETS, ImageDataset, check_fract
                              load_splits,
                              load_torchvision, make_imbalanced, read_npz, resize_images, stratified_split)
 from .learner import is_distributed, rank
-from .metrics import fit_judge
+from .metrics import CLASSIFIER_UPDATES, fit_judge, resolve_classifier
 from .generators import GENERATIVE, SynthesisGenerator, check_generator, check_generator_shape
 from .synth import (draw_per_class, filter_synthetic, first_per_class, nearest_pairs,
                               synthesis_targets,
                               synthetic_quality)
-from .gate import ARM_WORDS, METRIC_WORDS, comparison_words, gate_decision, quality_gate
+from .gate import (ARM_WORDS, METRIC_WORDS, check_synthetic_mix, comparison_words, gate_decision,
+                             quality_gate)
 from .export import export_synthetic, versions
 
 # %% auto #0
 __all__ = ['RESULT_FIELDS', 'WORK_CONFIG', 'AUTO_CANDIDATES', 'REPORT_FORMAT', 'RunConfig', 'load_source', 'load_for_run',
-           'parse_sampling_strategy', 'work_dir', 'open_work', 'train_or_load', 'sample_sharded', 'evaluate_generator',
-           'build_report', 'synthesize_dataset', 'summary_lines', 'run_synthesis']
+           'parse_sampling_strategy', 'work_dir', 'open_work', 'train_or_load', 'sample_sharded', 'gate_progress',
+           'evaluate_generator', 'settings_digest', 'build_report', 'synthesize_dataset', 'summary_lines',
+           'run_synthesis']
 
 # %% ../nbs/14_pipeline.ipynb #8513e73f
 RESULT_FIELDS = ('generator', 'sampling_strategy', 'enlarge', 'epochs', 'seed', 'filter', 'gate_seeds',
-                 'judge_epochs')
+                 'classifier_updates', 'classifier', 'synthetic_share', 'synthetic_weight')
 
 @dataclass
 class RunConfig:
@@ -54,7 +56,10 @@ class RunConfig:
     epochs: int|None = None # generator training epochs (default: the family's recipe)
     filter: bool = False # draw twice the need and drop wrong-class and near-copy samples
     gate_seeds: int = 3 # classifiers per training set in the gate
-    judge_epochs: int = 15 # epochs of the judge and of every gate classifier
+    classifier_updates: int = CLASSIFIER_UPDATES # optimizer updates of the judge and of every gate classifier
+    classifier: str = 'smallcnn' # the gate's classifier: 'smallcnn', a torchvision name, 'pkg.module:factory'
+    synthetic_share: float = 1.0 # the share of each class's top-up that is synthetic (the rest: duplicates)
+    synthetic_weight: float = 1.0 # the loss weight of a synthetic image in the gate (a real one weighs 1)
     accept_anyway: bool = False # export rejected data as if accepted (the report still says why not)
     force: bool = False # replace an existing `out` that genai-data wrote
     resume: bool = False # continue an interrupted run with the same settings
@@ -90,7 +95,9 @@ def check(self:RunConfig) -> RunConfig:
     _ratio(self.long_tail, 'long_tail', 'a ratio > 1 (e.g. 20 for 20:1)')
     _ratio(self.enlarge, 'enlarge', 'a number > 1 (2 doubles every class)')
     _whole(self.epochs, 'epochs', none=True)
-    _whole(self.gate_seeds, 'gate_seeds'); _whole(self.judge_epochs, 'judge_epochs')
+    _whole(self.gate_seeds, 'gate_seeds'); _whole(self.classifier_updates, 'classifier_updates')
+    resolve_classifier(self.classifier)
+    check_synthetic_mix(self.synthetic_share, self.synthetic_weight)
     if self.input_range not in (None, *FLOAT_RANGES, 'uint8'):
         raise ConfigError(f"{say_arg('input_range')} must be '[0,1]', '[-1,1]' or 'uint8', got "
                           f"{self.input_range!r}")
@@ -263,6 +270,16 @@ def sample_sharded(model:SynthesisGenerator, y:torch.Tensor, seed:int) -> torch.
     for k, part in enumerate(parts): x[k::w] = part
     return x
 
+# %% ../nbs/14_pipeline.ipynb #065b49f9
+def gate_progress(say) -> callable:
+    "A callback for quality_gate that says which arm is done, how far the gate is and the time left."
+    t0, done, n = time.perf_counter(), [], len(ARM_WORDS)
+    def tell(arm):
+        done.append(arm); spent = time.perf_counter() - t0
+        say(f"      gate: {ARM_WORDS[arm]} trained ({len(done)}/{n} arms, {spent:.0f}s, about "
+            f"{spent / len(done) * (n - len(done)):.0f}s left)")
+    return tell
+
 # %% ../nbs/14_pipeline.ipynb #70045787
 AUTO_CANDIDATES = ('cvae', 'latent-smote')
 
@@ -287,8 +304,9 @@ def evaluate_generator(generator:str, train:ImageDataset, held_out:ImageDataset,
     t0 = time.perf_counter()
     quality = synthetic_quality(drawn, held_out, judge, train)
     t['quality'] = time.perf_counter() - t0
-    gate = quality_gate(train, drawn, held_out, tuple(range(config.gate_seeds)), config.judge_epochs,
-                        device=config.device)
+    gate = quality_gate(train, drawn, held_out, tuple(range(config.gate_seeds)), config.classifier_updates,
+                        device=config.device, progress=gate_progress(say), classifier=config.classifier,
+                        synthetic_share=config.synthetic_share, synthetic_weight=config.synthetic_weight)
     t['gate'] = gate['seconds']
     accepted, reasons, advice = gate_decision(gate, quality)
     c = gate['comparisons']['vs_real']['balanced_acc']
@@ -300,7 +318,9 @@ def evaluate_generator(generator:str, train:ImageDataset, held_out:ImageDataset,
 # %% ../nbs/14_pipeline.ipynb #ea1566d9
 REPORT_FORMAT = 'genai_data.synth.report/1'
 
-def _digest(d:dict) -> str: return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+def settings_digest(d:dict) -> str:
+    "SHA-256 of a dict as canonical JSON: the identity of a run's settings and data."
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 # %% ../nbs/14_pipeline.ipynb #438cfe0e
 def build_report(best:dict, results:list, train:ImageDataset, held_out:ImageDataset, config:RunConfig,
@@ -329,7 +349,7 @@ def build_report(best:dict, results:list, train:ImageDataset, held_out:ImageData
                                             'seconds': r['seconds']} for r in results},
             'nearest_pairs': nearest_pairs(best['synthetic'], train), 'seconds': seconds,
             'provenance': {'versions': versions(), 'config': config.settings(),
-                           'config_sha256': _digest(identity),
+                           'config_sha256': settings_digest(identity),
                            'device': device, 'world_size': dist.get_world_size() if is_distributed() else 1}}
 
 # %% ../nbs/14_pipeline.ipynb #62bea871
@@ -360,9 +380,9 @@ def synthesize_dataset(train:ImageDataset, # the real training images (e.g. long
     say = (lambda *a: None) if config.quiet or rank() != 0 else (lambda *a: print(*a, flush=True))
     work = open_work(out, identity, config.resume, say) if rank() == 0 else work_dir(out)
     _barrier()
-    say(f"[train] judge classifier for quality and filtering ({config.judge_epochs} epochs)")
+    say(f"[train] judge classifier for quality and filtering ({config.classifier_updates} updates)")
     t0 = time.perf_counter()
-    judge = fit_judge(train, epochs=config.judge_epochs, seed=config.seed, device=config.device)
+    judge = fit_judge(train, updates=config.classifier_updates, seed=config.seed, device=config.device)
     t_judge = time.perf_counter() - t0
     results = [evaluate_generator(g, train, held_out, add, work, config, judge, say)
                for g in (AUTO_CANDIDATES if config.generator == 'auto' else (config.generator,))]
@@ -396,7 +416,7 @@ def summary_lines(report:dict) -> list[str]:
     arms = ', '.join(f"{ARM_WORDS[a]} {v['balanced_acc']['mean']:.3f} ± {v['balanced_acc']['std']:.3f}"
                      for a, v in g['arms'].items())
     lines.append(f"  balanced accuracy of each training set: {arms} ({len(g['seeds'])} seeds, "
-                 f"{g['n_held_out']} held-out images)")
+                 f"{g['updates']} updates per classifier, {g['n_held_out']} held-out images)")
     lines.append(f"  images added: {sum(report['counts']['added'].values())}; per class after: "
                  f"{list(report['counts']['after'].values())}")
     lines.append("  seconds: " + ', '.join(f"{k} {v:.1f}" for k, v in report['seconds'].items()))

@@ -25,7 +25,7 @@ def longtail():
 @pytest.fixture(scope='session')
 def judge(longtail):
     from genai_data.metrics import fit_judge
-    return fit_judge(longtail[0], epochs=10, seed=0)
+    return fit_judge(longtail[0], updates=300, seed=0)
 
 
 @pytest.fixture

@@ -100,3 +100,13 @@ def test_cli_help_and_version():
     r = run_cli('prepare', '--help')
     assert r.returncode == 0 and '--force' in r.stdout
     assert run_cli().returncode == 2
+
+
+def test_run_flags_default_to_the_library_defaults():
+    "The command line cannot import the library at start-up, so its defaults are written twice: they must agree."
+    from dataclasses import fields
+    from genai_data.cli import build_parser
+    from genai_data.pipeline import RunConfig
+    args = build_parser().parse_args(['run', '--dataset', 'digits', '--out', 'x'])
+    want = {f.name: f.default for f in fields(RunConfig) if f.name not in ('dataset', 'out')}
+    assert {k: getattr(args, k) for k in want} == want

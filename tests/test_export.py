@@ -12,7 +12,7 @@ from genai_data.pipeline import RunConfig, synthesize_dataset
 
 
 def _config(out, **kw):
-    return RunConfig('digits', str(out), **{'epochs': 3, 'gate_seeds': 1, 'judge_epochs': 2, 'quiet': True, **kw})
+    return RunConfig('digits', str(out), **{'epochs': 3, 'gate_seeds': 1, 'classifier_updates': 10, 'quiet': True, **kw})
 
 
 @pytest.fixture(scope='module')
@@ -73,7 +73,7 @@ def test_rejected_data_is_not_exported_as_accepted(longtail, tmp_path, monkeypat
         def sample(self, n, y, rng=None): return torch.stack([self.ds.images[self.ds.labels == c][0] for c in y.tolist()])
         def save(self, path): (tmp_path / 'saved').write_text('no')
     monkeypatch.setattr(pipeline, 'train_or_load', lambda generator, train, *a, **k: Collapsed(train))
-    rep = synthesize_dataset(tr, held, _config(tmp_path / 'out', judge_epochs=5))
+    rep = synthesize_dataset(tr, held, _config(tmp_path / 'out', classifier_updates=30))
     assert not rep['decision']['accepted'] and any('collapsed' in r for r in rep['decision']['reasons'])
     names = {p.name for p in (tmp_path / 'out').iterdir()}
     assert 'rejected' in names and 'synthetic' not in names and 'combined.npz' not in names
@@ -82,7 +82,7 @@ def test_rejected_data_is_not_exported_as_accepted(longtail, tmp_path, monkeypat
 
 @pytest.mark.parametrize('bad, words', [
     (dict(gate_seeds=0), 'gate_seeds must be a whole number >= 1'),
-    (dict(judge_epochs=0), 'judge_epochs must be a whole number >= 1'),
+    (dict(classifier_updates=0), 'classifier_updates must be a whole number >= 1'),
     (dict(long_tail=float('inf')), 'long_tail must be a ratio > 1'),
     (dict(enlarge=float('inf')), 'enlarge must be a number > 1'),
     (dict(epochs=0), 'epochs must be a whole number >= 1'),

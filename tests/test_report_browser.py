@@ -27,7 +27,7 @@ def fresh_report(tmp_path_factory):
     from genai_data.cli import main
     out = tmp_path_factory.mktemp('rep') / 'o'
     assert main(['run', '--dataset', 'digits', '--long-tail', '20', '--out', str(out), '--epochs', '3', '--gate-seeds', '1',
-                 '--judge-epochs', '2', '--quiet']) == 0
+                 '--classifier-updates', '10', '--quiet']) == 0
     return out / 'report.html'
 
 

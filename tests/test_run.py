@@ -8,7 +8,7 @@ from genai_data.cli import main
 from genai_data.data import load_digits, save_image_folder, load_npz
 
 CLI = shutil.which('genai-data', path=str(Path(sys.executable).parent)) or shutil.which('genai-data')
-SMALL = ['--gate-seeds', '1', '--judge-epochs', '2', '--quiet']
+SMALL = ['--gate-seeds', '1', '--classifier-updates', '10', '--quiet']
 
 
 def _run(*argv, capsys):
@@ -23,6 +23,11 @@ def _run(*argv, capsys):
     (['--long-tail', '0.5'], '--long-tail must be a ratio > 1'),
     (['--enlarge', '1'], '--enlarge must be a number > 1'),
     (['--gate-seeds', '0'], '--gate-seeds must be a whole number >= 1'),
+    (['--classifier-updates', '0'], '--classifier-updates must be a whole number >= 1'),
+    (['--classifier', 'resnet9000'], "unknown --classifier 'resnet9000'"),
+    (['--classifier', 'no_such_package.mod:make'], "cannot load --classifier 'no_such_package.mod:make'"),
+    (['--synthetic-share', '1.5'], '--synthetic-share must be a number from 0 to 1'),
+    (['--synthetic-weight', '-1'], '--synthetic-weight must be a finite number > 0'),
     (['--out', '.'], 'current, home or root'),
 ])
 def test_run_refuses_bad_input_in_one_line(tmp_path, capsys, extra, words):
@@ -48,7 +53,7 @@ def test_run_refuses_a_class_with_one_image_and_an_existing_out(tmp_path, capsys
 
 def _cmd(out, *extra):
     return [CLI, 'run', '--dataset', 'digits', '--long-tail', '20', '--out', str(out), '--epochs', '150', '--gate-seeds', '1',
-            '--judge-epochs', '2', '--quiet', *extra]
+            '--classifier-updates', '10', '--quiet', *extra]
 
 
 def _result(out):
@@ -105,7 +110,7 @@ def test_run_under_torchrun_two_processes(tmp_path):
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
     r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc-per-node', '2', '--master-port', str(port), CLI,
                         'run', '--dataset', 'digits', '--long-tail', '20', '--out', str(tmp_path / 'o'), '--epochs', '3',
-                        '--gate-seeds', '1', '--judge-epochs', '2', '--device', 'cpu'],
+                        '--gate-seeds', '1', '--classifier-updates', '10', '--device', 'cpu'],
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     assert r.stdout.count('[3/3] done') == 1                                  # one rank speaks
@@ -113,3 +118,26 @@ def test_run_under_torchrun_two_processes(tmp_path):
     assert rep['provenance']['world_size'] == 2 and sum(rep['counts']['added'].values()) == 687
     assert main(['verify', str(tmp_path / 'o'), '--quiet']) == 0
     assert not (tmp_path / '.o.work').exists()
+
+
+FACTORY = """import torch.nn as nn
+def tiny(image_shape, n_classes):
+    c, h, w = image_shape
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, 32), nn.ReLU(), nn.Linear(32, n_classes))
+"""
+
+
+@pytest.mark.parametrize('spec', ['resnet18', 'my_classifiers:tiny'])
+def test_the_users_classifier_judges_end_to_end(tmp_path, capsys, monkeypatch, spec):
+    (tmp_path / 'my_classifiers.py').write_text(FACTORY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / 'o'
+    status, msg = _run('run', '--dataset', 'digits', '--long-tail', '20', '--out', str(out), '--epochs', '1',
+                       '--classifier', spec, '--synthetic-share', '0.5', '--synthetic-weight', '0.3', *SMALL,
+                       capsys=capsys)
+    assert status == 0, msg
+    rep = json.loads((out / 'report.json').read_text())
+    g = rep['gate']
+    assert (g['classifier'], g['updates'], g['synthetic_share'], g['synthetic_weight']) == (spec, 10, 0.5, 0.3)
+    assert rep['provenance']['config']['classifier'] == spec
+    assert spec in (out / 'report.html').read_text() and main(['verify', str(out), '--quiet']) == 0

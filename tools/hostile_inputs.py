@@ -172,12 +172,12 @@ def digits_parts(size):
 def _(tmp):
     from genai_data.metrics import utility
     a, b = digits_parts(16), digits_parts(8)
-    return call(lambda: utility(a['train'][:100], a['train'][:100], b['test'], seeds=(0,), epochs=1), lambda r: 'silent', 'Resize')
+    return call(lambda: utility(a['train'][:100], a['train'][:100], b['test'], seeds=(0,), updates=5), lambda r: 'silent', 'Resize')
 @case('utility: synthetic set in [-1,1]', 'silent')
 def _(tmp):
     from genai_data.metrics import utility
     a = digits_parts(8)
-    return call(lambda: utility(a['train'][:100], a['train'][:100].to_range('[-1,1]'), a['test'], seeds=(0,), epochs=1),
+    return call(lambda: utility(a['train'][:100], a['train'][:100].to_range('[-1,1]'), a['test'], seeds=(0,), updates=5),
                 lambda r: 'silent', "to_range('[0,1]')")
 def small_cnn():
     try: from genai_data.metrics import SmallCNN
@@ -294,12 +294,12 @@ def _(tmp):
 def _(tmp):
     from genai_data.metrics import utility
     a = digits_parts(8)
-    return call(lambda: utility(a['train'][:100], a['train'][:0], a['test'], seeds=(0,), epochs=1), lambda r: 'silent', 'empty')
+    return call(lambda: utility(a['train'][:100], a['train'][:0], a['test'], seeds=(0,), updates=5), lambda r: 'silent', 'empty')
 @case('utility with no seeds', 'traceback')
 def _(tmp):
     from genai_data.metrics import utility
     a = digits_parts(8)
-    return call(lambda: utility(a['train'][:100], a['train'][:100], a['test'], seeds=(), epochs=1), lambda r: 'silent', 'seeds')
+    return call(lambda: utility(a['train'][:100], a['train'][:100], a['test'], seeds=(), updates=5), lambda r: 'silent', 'seeds')
 @case('stratified_split of an empty dataset', 'traceback')
 def _(tmp):
     from genai_data.data import ImageDataset, stratified_split
@@ -360,7 +360,7 @@ def _(tmp):
     from genai_data.generators import SynthesisGenerator
     g = SynthesisGenerator('cvae', epochs=1).fit(load_digits(16)[:40])
     return call(lambda: g.sample(10 ** 10), lambda r: 'silent', 'at a time')
-for _flag, _value, _words in (('--judge-epochs', 0, '--judge-epochs'), ('--epochs', 0, '--epochs'),
+for _flag, _value, _words in (('--classifier-updates', 0, '--classifier-updates'), ('--epochs', 0, '--epochs'),
                               ('--long-tail', 'inf', '--long-tail')):
     def _make(flag=_flag, value=_value, words=_words):
         @case(f'run {flag} {value}: refused before any work or folder', 'unclear')
@@ -381,7 +381,7 @@ def _(tmp):
     return call(lambda: VAE((1, 8, 8), 0), lambda r: 'silent', 'latent_dim')
 def exported(tmp):
     out = Path(tmp) / 'exp'
-    s, e = cli(*RUN, '--out', out, '--epochs', 2, '--gate-seeds', 1, '--judge-epochs', 2)
+    s, e = cli(*RUN, '--out', out, '--epochs', 2, '--gate-seeds', 1, '--classifier-updates', 10)
     assert s == 0, e
     return out
 def verify_verdict(out):
@@ -404,6 +404,32 @@ for _what in ('accepted', 'verdict', 'class', 'origin'):
             else: m['samples'][0]['origin'] = 'real'
             m['manifest_sha256'] = manifest_digest(m); (out / 'manifest.json').write_text(json.dumps(m))
             return verify_verdict(out)
+    _make()
+def _evaluate_case(tmp, synthetic, *extra):
+    "genai-data evaluate on long-tailed digits with `synthetic` (a dataset written to an .npz), as a user would."
+    from genai_data.data import load_digits
+    from genai_data.export import save_npz
+    real = Path(tmp) / 'real.npz'; save_npz(real, load_digits(8)[:300])
+    if synthetic is not None: save_npz(Path(tmp) / 'syn.npz', synthetic)
+    out = Path(tmp) / 'o'
+    s, e = cli('evaluate', '--real', real, '--synthetic', Path(tmp) / 'syn.npz', '--out', out, '--quiet', *extra)
+    return s, e, out
+for _name, _make_syn, _extra, _words in (
+        ('a class the real images lack', lambda: ('cat',), (), "class(es) ['cat']"),
+        ('colour images for grey ones', lambda: ('rgb',), (), 'channel'),
+        ('a missing --synthetic file', lambda: None, (), '--synthetic'),
+        ('--synthetic-weight 0', lambda: ('ok',), ('--synthetic-weight', 0), '--synthetic-weight'),
+        ('--classifier resnet9000', lambda: ('ok',), ('--classifier', 'resnet9000'), '--classifier')):
+    def _make(name=_name, make_syn=_make_syn, extra=_extra, words=_words):
+        @case(f'evaluate: {name}', 'new')
+        def _(tmp):
+            from genai_data.data import ImageDataset
+            kind = make_syn()
+            syn = None if kind is None else ImageDataset(
+                torch.rand(4, 3 if kind[0] == 'rgb' else 1, 8, 8), torch.tensor([0, 0, 1, 1]),
+                ['0', 'cat' if kind[0] == 'cat' else '1'])
+            s, e, out = _evaluate_case(tmp, syn, *extra)
+            return 'unclear' if out.exists() else cli_verdict(s, e, words)
     _make()
 @case('Ctrl-C during the first second (imports)', 'traceback')
 def _(tmp):
