@@ -375,12 +375,23 @@ def _main(argv) -> int:
             return 130
 
 # %% ../nbs/14_cli.ipynb #3c77517b
+_interrupts = []   # Ctrl-C seen by the command: an extension's import may turn one into another error
+
+def _interrupt_and_remember(signum, frame):
+    "Ctrl-C while the command runs: remember it, then interrupt as Python does."
+    _interrupts.append(signum)
+    signal.default_int_handler(signum, frame)
+
 def main(argv=None) -> int:
     "Entry point of the `genai-data` command; returns the exit status (2: bad input, 130: interrupted)."
     try:
         if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:   # from here, caught below
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGINT, _interrupt_and_remember)
         return _main(argv)
     except KeyboardInterrupt:              # before a stage started, e.g. while torch was still being imported
+        print("genai-data: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except Exception:                      # numpy's C import reports an interrupt as an ImportError
+        if not _interrupts: raise
         print("genai-data: interrupted; nothing was written", file=sys.stderr)
         return 130
