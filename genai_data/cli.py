@@ -213,10 +213,20 @@ def _add_gate_flags(rp):
     rp.add_argument('--accept-anyway', action='store_true',
                     help='export rejected data as if accepted (the report says why not)')
 
+# %% ../nbs/14_cli.ipynb #b32ff241
+class _Renamed(argparse.Action):
+    "A flag this command no longer has: one line naming the flag that replaced it."
+    def __init__(self, *args, new:str='', **kwargs):
+        self.new = new
+        super().__init__(*args, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} was replaced by {self.new}")
+
 # %% ../nbs/14_cli.ipynb #e74dcc89
 def _add_run(sub):
     "The `run` sub-parser: its flags are RunConfig's fields."
-    from genai_data.generators import GENERATIVE
+    from genai_data.generators import GENERATIVE, DEFAULT_UPDATES
     rp = sub.add_parser('run', help='balance or enlarge a dataset with a generator; gate, export and report',
                         description='Train a class-conditional generator on the training part of --dataset, '
                                     'synthesise the missing images of each class, judge them per class, test '
@@ -234,8 +244,12 @@ def _add_run(sub):
                     "or CLASS=N,CLASS=N target counts")
     rp.add_argument('--enlarge', type=float, default=None, metavar='K',
                     help='instead, grow every class to K times its size')
-    rp.add_argument('--epochs', type=int, default=None,
-                    help="generator training epochs (default: the family's recipe)")
+    rp.add_argument('--updates', type=int, default=None,
+                    help="generator training budget in optimizer updates, whatever the data's size (default: "
+                         "what the family's lesson validated: "
+                         + ', '.join(f'{g} {n}' for g, n in DEFAULT_UPDATES.items()) + ')')
+    rp.add_argument('--epochs', action=_Renamed, new="--updates (a budget in optimizer updates, whatever the "
+                    "data's size)")
     rp.add_argument('--filter', action='store_true',
                     help='draw twice the need and drop wrong-class and near-copy samples')
     _add_gate_flags(rp)

@@ -18,8 +18,9 @@ from .gate import ARM_WORDS, GATE_METRICS, METRIC_WORDS, comparison_words
 
 # %% auto #0
 __all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'REPORT_SECTIONS', 'QUALITY_WORDS', 'FILTER_WORDS', 'REPORT_CSS', 'REPORT_HEAD',
-           'REPORT_TAIL', 'REPORT_BLOCKS', 'REPORT_TEMPLATE', 'save_npz', 'hash_tree', 'links_in', 'report_context',
-           'render_report', 'versions', 'manifest_digest', 'export_synthetic', 'verify_dataset']
+           'REPORT_TAIL', 'REPORT_BLOCKS', 'REPORT_TEMPLATE', 'VERDICT_COLOURS', 'save_npz', 'hash_tree', 'links_in',
+           'gain_forest', 'budget_curve', 'report_context', 'render_report', 'versions', 'manifest_digest',
+           'export_synthetic', 'verify_dataset']
 
 # %% ../nbs/14_export.ipynb #7d29e095
 MANIFEST = 'manifest.json'
@@ -60,7 +61,9 @@ REPORT_SECTIONS = ('summary', 'counts', 'samples', 'neighbours', 'quality', 'gat
 QUALITY_WORDS = {'precision': 'precision', 'recall': 'recall', 'density': 'density', 'coverage': 'coverage',
                  'spread': 'spread', 'intended': 'intended class', 'near_copies': 'near-copies'}
 FILTER_WORDS = {'generated': 'drawn', 'wrong_class': 'wrong class', 'near_copy': 'near-copies',
-                'restored_for_diversity': 'put back (diversity floor)', 'kept': 'kept'}
+                'far_from_centre': 'far from the class centre',
+                'restored_for_diversity': 'put back (diversity floor)', 'kept': 'kept',
+                'copy_check': 'near-copy check'}
 REPORT_CSS = """
 body { font: 15px/1.5 system-ui, sans-serif; color: #222; max-width: 1050px; margin: 2em auto;
        padding: 0 1em; }
@@ -89,6 +92,10 @@ REPORT_BLOCKS['summary'] = """<section id="summary"><h2>Verdict</h2>
 <p class="verdict {{ 'ok' if accepted else 'bad' }}">
 <b>{{ 'ACCEPTED' if accepted else 'REJECTED' }}</b>: {{ advice }}.</p>
 {% for r in reasons %}<p>{{ r }}</p>{% endfor %}
+<img alt="every comparison's gain at a glance" src="{{ forest_png }}">
+<p class="note">Each row: a gain in balanced accuracy on the held-out real images with its 95% interval. The
+first compares real + synthetic with the strongest cheap baseline, chosen inside every bootstrap resample; the
+others compare each training set with real alone.</p>
 <p>Exported as <code>{{ exported_as }}/</code>
 {%- if accepted_anyway %}, at the user's request, although the gate rejected it{% endif %}.</p>
 </section>"""
@@ -136,6 +143,10 @@ REPORT_BLOCKS['gate'] = """<section id="gate"><h2>Does it help a classifier?</h2
 the size of its training set; {{ n_held_out }} held-out real images, a paired bootstrap ({{ n_boot }}
 resamples of images and seeds), 95% intervals. Tail classes (the rarest half): {{ tail }}.</p>
 <p>{{ evidence }}</p>
+{% if curve_png %}<img alt="balanced accuracy late in the budget" src="{{ curve_png }}">
+<p class="note">Each training set's balanced accuracy (mean over seeds) at half, five eighths, seven eighths
+and all of the budget: a curve still rising at the right means the classifiers needed more updates.</p>
+{% endif %}
 <table><tr><th class="name">training set</th>{% for m in metric_names %}<th>{{ m }}</th>{% endfor %}</tr>
 {% for name, values in arm_rows %}<tr><td class="name">{{ name }}</td>
 {% for v in values %}<td>{{ v }}</td>{% endfor %}</tr>
@@ -150,8 +161,11 @@ resamples of images and seeds), 95% intervals. Tail classes (the rarest half): {
 <th>recall gain, real + synthetic against real alone</th><th>95% interval</th>
 <th class="name">verdict</th></tr>
 {% for name, c in per_class %}
-<tr><td class="name">{{ name }}</td><td>{{ c.get('n', '-') }}</td><td>{{ '%+.3f' % c['gain'] }}</td>
-<td>[{{ '%+.3f' % c['lo'] }}, {{ '%+.3f' % c['hi'] }}]</td><td class="name">{{ c['verdict'] }}</td></tr>
+<tr><td class="name">{{ name }}</td><td>{{ c.get('n', '-') }}</td>
+{% if c['verdict'] == 'too few images to tell' %}<td>-</td><td>-</td>
+{% else %}<td>{{ '%+.3f' % c['gain'] }}</td>
+<td>[{{ '%+.3f' % c['lo'] }}, {{ '%+.3f' % c['hi'] }}]</td>{% endif %}
+<td class="name">{{ c['verdict'] }}</td></tr>
 {% endfor %}</table></section>"""
 
 # %% ../nbs/14_export.ipynb #4d443315
@@ -214,6 +228,39 @@ def _quality_context(q:dict) -> dict:
     return dict(quality_keys=[QUALITY_WORDS[k] for k in keys], quality_rows=rows, quality_k=q.get('k', '-'),
                 quality_note=q.get('note', 'not measured'), quality_features=q.get('features', '-'))
 
+# %% ../nbs/14_export.ipynb #bcbbc8f3
+VERDICT_COLOURS = {'helps': '#2e7d32', 'hurts': '#c62828', 'no evidence': '#757575'}
+
+def gain_forest(g:dict): # the gate's numbers (report['gate'])
+    "Every comparison's balanced-accuracy gain and 95% interval, one row each, the verdict by colour."
+    import matplotlib.pyplot as plt
+    rows = [(comparison_words('vs_baseline', g['baseline']), g['comparisons']['vs_baseline']['balanced_acc'])]
+    against = sorted(g.get('against_real', {}).items(), key=lambda ac: ac[0] != 'real+synthetic')
+    rows += [(f"{ARM_WORDS.get(a, a)} against real alone", c) for a, c in against]
+    fig, ax = plt.subplots(figsize=(10, 0.36 * len(rows) + 1.0))
+    for i, (_, c) in enumerate(rows):
+        ax.errorbar(c['gain'], i, xerr=[[c['gain'] - c['lo']], [c['hi'] - c['gain']]], fmt='o', ms=5,
+                    capsize=3, color=VERDICT_COLOURS.get(c['verdict'], 'black'))
+    ax.axvline(0, color='grey', lw=0.8); ax.grid(axis='x', alpha=0.3)
+    ax.set_yticks(range(len(rows)), [name for name, _ in rows]); ax.invert_yaxis()
+    ax.set_xlabel('gain in balanced accuracy, 95% interval\n(green: helps, red: hurts, grey: no evidence)')
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/14_export.ipynb #6dbb8c2d
+def budget_curve(g:dict): # the gate's numbers (report['gate']), with its 'curves'
+    "Each arm's balanced accuracy (mean over seeds) late in the classifiers' budget: flat means converged."
+    import matplotlib.pyplot as plt
+    c = g['curves']
+    fig, ax = plt.subplots(figsize=(6.5, 2.8))
+    for arm, acc in c['balanced_acc'].items():
+        ax.plot(c['updates'], acc, marker='o', ms=3, label=ARM_WORDS.get(arm, arm))
+    ax.set_xlabel('optimizer updates of every classifier'); ax.set_ylabel('balanced accuracy')
+    ax.set_xticks(c['updates']); ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/14_export.ipynb #f1e9a24f
 def _gate_context(g:dict) -> dict:
     arms = [(ARM_WORDS.get(a, a), [f"{v[m]['mean']:.3f} ± {v[m]['std']:.3f}" for m in GATE_METRICS])
@@ -223,7 +270,9 @@ def _gate_context(g:dict) -> dict:
     return dict(arm_rows=arms, comparison_rows=comps, per_class=list(g['per_class'].items()),
                 metric_names=[METRIC_WORDS[m] for m in GATE_METRICS], n_seeds=len(g['seeds']),
                 updates=g['updates'], classifier=g['classifier'], evidence=_evidence_words(g['evidence']),
-                n_held_out=g['n_held_out'], n_boot=g['n_boot'], tail=', '.join(g['tail_classes']))
+                n_held_out=g['n_held_out'], n_boot=g['n_boot'], tail=', '.join(g['tail_classes']),
+                forest_png=_data_uri(figure_png(gain_forest(g))),
+                curve_png=_data_uri(figure_png(budget_curve(g))) if 'curves' in g else None)
 
 # %% ../nbs/14_export.ipynb #1ef73366
 def _provenance_rows(report:dict) -> list:
@@ -255,7 +304,7 @@ def report_context(report:dict, # the numbers (what report.json holds)
         ctx['pairs_synthetic'] = strip(synthetic.to_range('[0,1]').images[[p['synthetic'] for p in pairs]])
         ctx['pairs_train'] = strip(train.to_range('[0,1]').images[[p['train'] for p in pairs]])
     f = report.get('filter')
-    ctx['filter_rows'] = [(n, [v[k] for k in FILTER_WORDS]) for n, v in f.items()] if f else []
+    ctx['filter_rows'] = [(n, [v.get(k, '-') for k in FILTER_WORDS]) for n, v in f.items()] if f else []
     return ctx | _quality_context(report.get('quality') or {}) | _gate_context(report['gate'])
 
 # %% ../nbs/14_export.ipynb #8fc653d1

@@ -13,18 +13,18 @@ from .core import ConfigError, DataError, make_generator, say_arg
 from .data import ImageDataset
 from .learner import Callback
 from .metrics import CLASSIFIER_UPDATES, fit_judge, predict, train_classifier
-from .generators import DEFAULT_EPOCHS, SynthesisGenerator
+from .generators import GENERATIVE, SynthesisGenerator
 from .synth import (GenerativeOverSampler, draw_per_class, filter_synthetic, first_per_class,
                               oversample,
                               synthesis_targets, synthetic_quality)
 
 # %% auto #0
 __all__ = ['GATE_METRICS', 'CHEAP_ARMS', 'COMPARISONS', 'ARM_WORDS', 'METRIC_WORDS', 'CONVERGED_RISE', 'TOO_FEW_TO_TELL',
-           'DEEPSMOTE_COUNTS', 'BASELINES', 'COMPARED', 'AUGMENTED', 'comparison_words', 'tail_classes', 'confusion',
-           'confusion_metrics', 'interval', 'verdict_of', 'paired_bootstrap', 'synthetic_arm', 'arm_datasets',
-           'check_synthetic_mix', 'PredictAt', 'gate_evidence', 'quality_gate', 'strongest_of', 'gate_statistics',
-           'learning_curves', 'gate_decision', 'protocol_counts', 'method_training_sets', 'compare_methods',
-           'comparison_table']
+           'DEEPSMOTE_COUNTS', 'BASELINES', 'FILTER_VARIANTS', 'COMPARED', 'KNOWN_METHODS', 'AUGMENTED',
+           'comparison_words', 'tail_classes', 'confusion', 'confusion_metrics', 'interval', 'verdict_of',
+           'paired_bootstrap', 'synthetic_arm', 'arm_datasets', 'check_synthetic_mix', 'PredictAt', 'gate_evidence',
+           'learning_points', 'quality_gate', 'strongest_of', 'gate_statistics', 'learning_curves', 'gate_decision',
+           'protocol_counts', 'method_training_sets', 'compare_methods', 'comparison_table']
 
 # %% ../nbs/12_gate.ipynb #d5066fe7
 GATE_METRICS = ('balanced_acc', 'macro_f1', 'tail_recall')
@@ -194,6 +194,15 @@ def gate_evidence(early:list, # (S, n) held-out predictions of real alone at B/2
             'early_updates': [updates // 2, 5 * updates // 8], 'late_updates': [7 * updates // 8, updates],
             'updates': updates}
 
+# %% ../nbs/12_gate.ipynb #dd94c999
+def learning_points(snapshots:dict, # {arm: [(S, n) held-out predictions at each of `steps`]}
+                    held_out:ImageDataset, steps:list) -> dict:
+    "Each arm's balanced accuracy (mean over seeds) at each of `steps` updates: the curve of one budget."
+    k, y = held_out.n_classes, held_out.labels
+    bacc = lambda p: confusion_metrics(confusion(p, y.expand(len(p), -1), k), [0])['balanced_acc'].mean()
+    return {'updates': list(steps),
+            'balanced_acc': {a: [bacc(p).item() for p in ps] for a, ps in snapshots.items()}}
+
 # %% ../nbs/12_gate.ipynb #cf299da0
 def quality_gate(train:ImageDataset, # the real training images (the generator's)
                  synthetic:ImageDataset, # the synthetic images to judge, same classes
@@ -213,24 +222,24 @@ def quality_gate(train:ImageDataset, # the real training images (the generator's
                           "interval worth reading)")
     check_synthetic_mix(synthetic_share, synthetic_weight)
     updates = updates or CLASSIFIER_UPDATES
-    t0, preds, early, late = time.perf_counter(), {}, [], []
-    marks = [updates // 2, 5 * updates // 8, 7 * updates // 8]        # real alone's snapshots: converged?
+    t0, preds, snapshots = time.perf_counter(), {}, {}
+    marks = [updates // 2, 5 * updates // 8, 7 * updates // 8]      # snapshots: the curve, and converged?
     arms = arm_datasets(train, synthetic, seeds[0], synthetic_share, synthetic_weight)
     for arm, (ds, options) in arms.items():
         runs, snaps = [], []
         for s in seeds:
             snaps.append(PredictAt(marks, held_out))
             clf = train_classifier(ds, updates=updates, seed=s, device=device, classifier=classifier,
-                                   cbs=snaps[-1:] if arm == 'real' else [], **options)
+                                   cbs=snaps[-1:], **options)
             runs.append(predict(clf, held_out))
         preds[arm] = torch.stack(runs)
-        if arm == 'real':
-            at = lambda t: torch.stack([sn.preds.get(t, r) for sn, r in zip(snaps, runs)])
-            early, late = [at(marks[0]), at(marks[1])], [at(marks[2]), preds[arm]]
+        snapshots[arm] = [torch.stack([sn.preds.get(t, r) for sn, r in zip(snaps, runs)]) for t in marks]
+        snapshots[arm].append(preds[arm])
         if progress: progress(arm)
-    evidence = gate_evidence(early, late, held_out, updates)
+    evidence = gate_evidence(snapshots['real'][:2], snapshots['real'][2:], held_out, updates)
     return {**gate_statistics(preds, held_out, train.class_counts(), n_boot), 'seeds': list(seeds),
-            'updates': updates, 'evidence': evidence,
+            'updates': updates, 'evidence': evidence, 'curves': learning_points(snapshots, held_out,
+                                                                                marks + [updates]),
             'classifier': getattr(classifier, '__name__', classifier),
             'synthetic_share': synthetic_share, 'synthetic_weight': synthetic_weight,
             'seconds': time.perf_counter() - t0}
@@ -381,14 +390,17 @@ def protocol_counts(available, # real training images available per class
 
 # %% ../nbs/12_gate.ipynb #08960faf
 BASELINES = ('none', 'class-weight', 'logit-adjust', 'random', 'random+aug', 'smote')
-COMPARED = BASELINES + tuple(f'{g}{f}'
-                             for g in ('latent-smote', 'cvae', 'cgan', 'flow') for f in ('', '+filter'))
+# a generator's samples as drawn, through filter_synthetic's default filters, or through DiffuLT's alone
+FILTER_VARIANTS = {'': None, '+filter': {},
+                   '+centroid': {'confidence': None, 'near_copy_quantile': None, 'centroid_factor': 2.0}}
+COMPARED = BASELINES + tuple(f'{g}{f}' for g in GENERATIVE for f in ('', '+filter'))   # the default table
+KNOWN_METHODS = BASELINES + tuple(f'{g}{f}' for g in GENERATIVE for f in FILTER_VARIANTS)
 AUGMENTED = {'augment': True}   # every method but 'random' trains with the same augmentation
 
-def _generated_sets(train:ImageDataset, family:str, variants:list, add:dict, seed:int, generator_epochs,
+def _generated_sets(train:ImageDataset, family:str, variants:list, add:dict, seed:int, generator_updates,
                     judge, device) -> dict:
     "The training sets of one generator family, with and without the filters, from one trained model."
-    model = SynthesisGenerator(family, (generator_epochs or {}).get(family), seed=seed,
+    model = SynthesisGenerator(family, (generator_updates or {}).get(family), seed=seed,
                                device=device).fit(train)
     t0 = time.perf_counter()
     # twice the need: the filter's pool
@@ -396,9 +408,9 @@ def _generated_sets(train:ImageDataset, family:str, variants:list, add:dict, see
     drawn_s = time.perf_counter() - t0
     out = {}
     for v in variants:
-        t1 = time.perf_counter()
-        keep = (filter_synthetic(drawn, train, judge())[0] if v.endswith('+filter')
-                else torch.ones(len(drawn), dtype=torch.bool))
+        t1, options = time.perf_counter(), FILTER_VARIANTS[v.removeprefix(family)]
+        keep = (torch.ones(len(drawn), dtype=torch.bool) if options is None
+                else filter_synthetic(drawn, train, judge(), **options)[0])
         syn = first_per_class(drawn, keep, add)
         seconds = model.seconds['train'] + drawn_s + time.perf_counter() - t1
         out[v] = (train.join(syn), AUGMENTED, seconds, syn)
@@ -415,12 +427,13 @@ def _cheap_set(train:ImageDataset, m:str, seed:int) -> tuple:
     return ImageDataset(X, y, train.classes), {} if m == 'random' else AUGMENTED
 
 def method_training_sets(train:ImageDataset, # the real (long-tailed) training images
-                         methods=COMPARED, # names from COMPARED; 'X+filter' filters generator X's samples
-                         seed:int=0, generator_epochs:dict|None=None, # {family: epochs}; default: recipes'
+                         methods=COMPARED, # from KNOWN_METHODS ('X+filter', 'X+centroid': X's filtered)
+                         seed:int=0,
+                         generator_updates:dict|None=None, # {family: updates}; default: DEFAULT_UPDATES
                          judge_updates:int|None=None, device=None) -> dict:
     "Per method: (training set, train_classifier options, seconds to build it, the synthetic part or None)."
-    unknown = [m for m in methods if m not in COMPARED]
-    if unknown: raise ConfigError(f"unknown method(s) {unknown}; use names from COMPARED: {list(COMPARED)}")
+    unknown = [m for m in methods if m not in KNOWN_METHODS]
+    if unknown: raise ConfigError(f"unknown method(s) {unknown}; use names from {list(KNOWN_METHODS)}")
     add = synthesis_targets(train.labels.numpy())
     add = {c: add.get(c, 0) for c in range(train.n_classes)}
     cache = {}
@@ -434,18 +447,18 @@ def method_training_sets(train:ImageDataset, # the real (long-tailed) training i
         t0 = time.perf_counter()
         if m in BASELINES: out[m] = (*_cheap_set(train, m, seed), time.perf_counter() - t0, None)
         elif m not in out:
-            family = m.removesuffix('+filter')
-            variants = [v for v in (family, family + '+filter') if v in methods]
-            out.update(_generated_sets(train, family, variants, add, seed, generator_epochs, judge, device))
+            family = next(g for g in GENERATIVE if m.startswith(g))
+            variants = [family + f for f in FILTER_VARIANTS if family + f in methods]
+            out.update(_generated_sets(train, family, variants, add, seed, generator_updates, judge, device))
     return {m: out[m] for m in methods}
 
 # %% ../nbs/12_gate.ipynb #392dd66b
-def _method_predictions(trains:dict, valid, test, methods, updates, generator_epochs, device, progress):
+def _method_predictions(trains:dict, valid, test, methods, updates, generator_updates, device, progress):
     "Per method and split, (S, n) predictions of a classifier per seed; the seconds and synthetic quality."
     preds = {m: {'valid': [], 'test': []} for m in methods}
     seconds, quality = {m: [] for m in methods}, {m: [] for m in methods}
     for s, tr in trains.items():
-        sets = method_training_sets(tr, methods, s, generator_epochs, judge_updates=updates, device=device)
+        sets = method_training_sets(tr, methods, s, generator_updates, judge_updates=updates, device=device)
         needs_judge = any(v[3] is not None for v in sets.values())
         judge = fit_judge(tr, updates=updates, seed=s, device=device) if needs_judge else None
         for m, (ds, options, secs, syn) in sets.items():
@@ -487,11 +500,13 @@ def _against_strongest(boot, point, m, base) -> dict:
 def compare_methods(trains:dict, # {seed: the long-tailed training set drawn with that seed}
                     valid:ImageDataset, # held-out real images for the gate's verdict
                     test:ImageDataset, # balanced held-out real images for the table
-                    methods=COMPARED, updates:int|None=None, n_boot:int=2000, generator_epochs:dict|None=None,
+                    methods=COMPARED, updates:int|None=None, n_boot:int=2000,
+                    generator_updates:dict|None=None, # {family: updates}; default: DEFAULT_UPDATES
                     device=None, progress=None) -> dict:
     "Every method through the same classifier recipe and budget, seed by seed: test metrics, intervals, gate."
     updates = updates or CLASSIFIER_UPDATES
-    P, seconds, quality = _method_predictions(trains, valid, test, methods, updates, generator_epochs, device,
+    P, seconds, quality = _method_predictions(trains, valid, test, methods, updates, generator_updates,
+                                              device,
                                               progress)
     counts = torch.stack([t.class_counts() for t in trains.values()]).float().mean(0)
     tail = tail_classes(counts)

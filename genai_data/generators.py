@@ -21,12 +21,15 @@ from .gan import image_gan
 from .diffusion import DiffusionModel, DiffusionStep, UNet
 
 # %% auto #0
-__all__ = ['GENERATIVE', 'DEFAULT_EPOCHS', 'TRAIN_RANGE', 'GENERATOR_FORMAT', 'check_generator', 'check_generator_shape',
+__all__ = ['GENERATIVE', 'DEFAULT_UPDATES', 'TRAIN_RANGE', 'GENERATOR_FORMAT', 'check_generator', 'check_generator_shape',
            'generator_recipe', 'SynthesisGenerator']
 
 # %% ../nbs/11_generators.ipynb #1851d2f1
 GENERATIVE = ('cvae', 'cgan', 'flow', 'latent-smote')
-DEFAULT_EPOCHS = {'cvae': 60, 'cgan': 300, 'flow': 200, 'latent-smote': 60}
+# optimizer updates each family's lesson trained for on the 1,438 training digits: lesson 06's cVAE
+# 60 epochs of 23 batches of 64, lesson 08's cGAN 300 of 22, lesson 10's flow 300 of 12 batches of 128
+# (batches of 64 here)
+DEFAULT_UPDATES = {'cvae': 1380, 'cgan': 6600, 'flow': 3600, 'latent-smote': 1380}
 TRAIN_RANGE = {'cvae': '[0,1]', 'latent-smote': '[0,1]', 'cgan': '[-1,1]', 'flow': '[-1,1]'}
 
 def check_generator(generator:str, # a family name
@@ -70,22 +73,22 @@ def generator_recipe(generator:str, # one of GENERATIVE
                 ema=0.999)
 
 # %% ../nbs/11_generators.ipynb #6a45d7bf
-GENERATOR_FORMAT = 'genai_data.synth.generator/1'
+GENERATOR_FORMAT = 'genai_data.synth.generator/2'
 
 class SynthesisGenerator:
     "A class-conditional model of one family, trained with the Learner; `sample(n, y, rng)` draws in [0,1]."
     def __init__(self, generator:str='cvae', # 'cvae', 'cgan', 'flow' or 'latent-smote'
-                 epochs:int|None=None, # training epochs (default: DEFAULT_EPOCHS[generator])
+                 updates:int|None=None, # optimizer updates whatever the data's size (None: DEFAULT_UPDATES)
                  batch_size:int=64, seed:int=0, device=None,
                  k_neighbors:int=5): # latent-smote: same-class neighbours to interpolate towards
         self.generator, self.seed, self.device = check_generator(generator), check_seed(seed), device
-        self.epochs = DEFAULT_EPOCHS[generator] if epochs is None else epochs
-        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1:
-            raise ConfigError(f"{say_arg('epochs')} must be a whole number >= 1, got {epochs!r}")
+        self.updates = DEFAULT_UPDATES[generator] if updates is None else updates
+        if not isinstance(self.updates, int) or isinstance(self.updates, bool) or self.updates < 1:
+            raise ConfigError(f"{say_arg('updates')} must be a whole number >= 1, got {updates!r}")
         self.batch_size, self.k_neighbors, self.learn, self.seconds = batch_size, k_neighbors, None, {}
 
     def __repr__(self):
-        return f"SynthesisGenerator({self.generator!r}, epochs={self.epochs}, seed={self.seed})"
+        return f"SynthesisGenerator({self.generator!r}, updates={self.updates}, seed={self.seed})"
 
 # %% ../nbs/11_generators.ipynb #63bc5309
 def _sampling_name(generator): return 'G' if generator == 'cgan' else 'model'
@@ -106,7 +109,8 @@ def fit(self:SynthesisGenerator, ds:ImageDataset, # real labelled images, any ra
     self.learn = Learner(train_dl=dl, device=self.device, progress=progress, ckpt_dir=ckpt_dir, **recipe)
     last = Path(ckpt_dir) / 'last.pt' if ckpt_dir else None
     t0 = time.perf_counter()
-    self.learn.fit(self.epochs, resume=last if resume and last is not None and last.exists() else None)
+    resume_from = last if resume and last is not None and last.exists() else None
+    self.learn.fit(updates=self.updates, resume=resume_from)
     self.seconds['train'] = time.perf_counter() - t0
     self.net_ = self.learn.eval_model(_sampling_name(self.generator)).eval()
     if self.generator == 'latent-smote': self.encode_codes(ds)
@@ -170,7 +174,7 @@ def save(self:SynthesisGenerator, path:str|Path) -> str:
     "Write the trained sampling network (and latent SMOTE's codes) with a content hash; returns the hash."
     if getattr(self, 'net_', None) is None:
         raise ConfigError("nothing to save: the generator is not trained yet")
-    state = {'method': self.generator, 'epochs': self.epochs, 'seed': self.seed,
+    state = {'method': self.generator, 'updates': self.updates, 'seed': self.seed,
              'image_shape': list(self.image_shape), 'classes': self.classes,
              'state_dict': {k: v.cpu() for k, v in self.net_.state_dict().items()},
              'seconds': self.seconds, 'k_neighbors': self.k_neighbors}
@@ -182,7 +186,7 @@ def save(self:SynthesisGenerator, path:str|Path) -> str:
 def load(cls:SynthesisGenerator, path:str|Path, device=None) -> SynthesisGenerator:
     "A generator written by `save`, hash-checked and loaded with weights_only=True."
     s = load_checked(path, GENERATOR_FORMAT, 'generator checkpoint')
-    g = cls(s['method'], s['epochs'], seed=s['seed'], device=device, k_neighbors=s['k_neighbors'])
+    g = cls(s['method'], s['updates'], seed=s['seed'], device=device, k_neighbors=s['k_neighbors'])
     g.image_shape, g.classes, g.seconds = tuple(s['image_shape']), s['classes'], s['seconds']
     g.n_classes = len(g.classes)
     recipe = generator_recipe(g.generator, g.image_shape, g.n_classes)

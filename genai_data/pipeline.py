@@ -37,7 +37,7 @@ __all__ = ['RESULT_FIELDS', 'WORK_CONFIG', 'AUTO_CANDIDATES', 'REPORT_FORMAT', '
            'run_synthesis']
 
 # %% ../nbs/14_pipeline.ipynb #8513e73f
-RESULT_FIELDS = ('generator', 'sampling_strategy', 'enlarge', 'epochs', 'seed', 'filter', 'gate_seeds',
+RESULT_FIELDS = ('generator', 'sampling_strategy', 'enlarge', 'updates', 'seed', 'filter', 'gate_seeds',
                  'classifier_updates', 'classifier', 'synthetic_share', 'synthetic_weight')
 
 @dataclass
@@ -53,7 +53,7 @@ class RunConfig:
     seed: int = 0 # seeds the split, the long tail, the generator and the samples
     sampling_strategy: str|dict = 'auto' # what to add (see synthesis_targets), or 'CLASS=N,CLASS=N'
     enlarge: float|None = None # instead: grow every class to `enlarge` times its size
-    epochs: int|None = None # generator training epochs (default: the family's recipe)
+    updates: int|None = None # generator training budget in optimizer updates (default: DEFAULT_UPDATES)
     filter: bool = False # draw twice the need and drop wrong-class and near-copy samples
     gate_seeds: int = 3 # classifiers per training set in the gate
     classifier_updates: int = CLASSIFIER_UPDATES # optimizer updates of the judge and of every gate classifier
@@ -94,7 +94,7 @@ def check(self:RunConfig) -> RunConfig:
     self.fractions = tuple(check_fractions(self.fractions, 3))
     _ratio(self.long_tail, 'long_tail', 'a ratio > 1 (e.g. 20 for 20:1)')
     _ratio(self.enlarge, 'enlarge', 'a number > 1 (2 doubles every class)')
-    _whole(self.epochs, 'epochs', none=True)
+    _whole(self.updates, 'updates', none=True)
     _whole(self.gate_seeds, 'gate_seeds'); _whole(self.classifier_updates, 'classifier_updates')
     resolve_classifier(self.classifier)
     check_synthetic_mix(self.synthetic_share, self.synthetic_weight)
@@ -251,7 +251,7 @@ def train_or_load(generator:str, # the family
     "A trained model: the finished one kept in `work`, else trained (resuming its checkpoint) and kept there."
     path = work / f'generator-{generator}.pt'
     if config.resume and path.is_file(): return SynthesisGenerator.load(path, config.device)
-    model = SynthesisGenerator(generator, config.epochs, seed=config.seed, device=config.device)
+    model = SynthesisGenerator(generator, config.updates, seed=config.seed, device=config.device)
     model.fit(train, ckpt_dir=work / f'ckpt-{generator}', resume=config.resume, progress=progress)
     if rank() == 0:
         model.save(path)                                 # under DDP: rank 0 writes, the others wait
@@ -289,7 +289,7 @@ def evaluate_generator(generator:str, train:ImageDataset, held_out:ImageDataset,
     t, t0 = {}, time.perf_counter()
     model = train_or_load(generator, train, work, config)
     t['train'] = model.seconds.get('train', time.perf_counter() - t0)
-    say(f"      {generator}: trained {model.epochs} epochs in {t['train']:.1f}s")
+    say(f"      {generator}: trained {model.updates} updates in {t['train']:.1f}s")
     t0 = time.perf_counter()
     drawn = draw_per_class(model, add, 2 if config.filter
                            else 1, config.seed, sample=lambda y, s: sample_sharded(model, y, s))
@@ -335,7 +335,7 @@ def build_report(best:dict, results:list, train:ImageDataset, held_out:ImageData
                         'held_out_sha256': identity['held_out'],
                         'classes': classes, 'image_shape': list(train.shape), 'n_train': len(train),
                         'n_held_out': len(held_out)},
-            'generator': {'family': best['generator'], 'epochs': best['model'].epochs, 'seed': config.seed,
+            'generator': {'family': best['generator'], 'updates': best['model'].updates, 'seed': config.seed,
                           'asked': config.generator},
             'counts': {'before': dict(zip(classes, train.class_counts().tolist())),
                        'added': dict(zip(classes, added.tolist())),

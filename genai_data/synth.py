@@ -21,9 +21,9 @@ from .metrics import DomainFeatures, per_class_quality, predict
 from .generators import GENERATIVE, SynthesisGenerator, check_generator, check_generator_shape
 
 # %% auto #0
-__all__ = ['CLASSICAL', 'METHODS', 'synthesis_targets', 'oversample', 'GenerativeOverSampler', 'nearest_same_class',
-           'near_copy_thresholds', 'filter_synthetic', 'synthetic_quality', 'nearest_pairs', 'draw_per_class',
-           'first_per_class']
+__all__ = ['CLASSICAL', 'METHODS', 'MIN_COPY_REFERENCE', 'synthesis_targets', 'oversample', 'GenerativeOverSampler',
+           'nearest_same_class', 'near_copy_thresholds', 'centroid_outliers', 'filter_synthetic', 'synthetic_quality',
+           'nearest_pairs', 'draw_per_class', 'first_per_class']
 
 # %% ../nbs/11_synth.ipynb #2f203de6
 def synthesis_targets(y, # labels of the real data
@@ -72,10 +72,11 @@ class GenerativeOverSampler:
                  enlarge:float|None=None, # instead: grow every class to `enlarge` times its size
                  random_state:int=0, # seeds training, sampling and copying
                  value_range:str='[0,1]', # range of X
-                 epochs:int|None=None, device=None, progress:bool=False, k_neighbors:int=5):
+                 updates:int|None=None, # a generator's budget (None: its family's DEFAULT_UPDATES)
+                 device=None, progress:bool=False, k_neighbors:int=5):
         self.generator, self.sampling_strategy = check_generator(generator, METHODS), sampling_strategy
         self.enlarge, self.random_state = enlarge, check_seed(random_state, 'random_state')
-        self.value_range, self.epochs = value_range, epochs
+        self.value_range, self.updates = value_range, updates
         self.device, self.progress, self.k_neighbors = device, progress, k_neighbors
 
     def __repr__(self):
@@ -97,7 +98,7 @@ def _new_samples(self:GenerativeOverSampler, ds:ImageDataset, add:dict) -> torch
         sm = SMOTE({c: counts[c] + n for c, n in add.items()}, k_neighbors=k, random_state=self.random_state)
         xr, _ = sm.fit_resample(ds.images.flatten(1), ds.labels)
         return xr[len(ds):].reshape(-1, *ds.shape).clamp(0, 1)
-    self.generator_ = SynthesisGenerator(self.generator, self.epochs, seed=self.random_state,
+    self.generator_ = SynthesisGenerator(self.generator, self.updates, seed=self.random_state,
                                          device=self.device,
                                          k_neighbors=self.k_neighbors).fit(ds, progress=self.progress)
     t0 = time.perf_counter()
@@ -149,13 +150,15 @@ def nearest_same_class(x:torch.Tensor, # images (N, ...) to look up
     return d, idx
 
 # %% ../nbs/11_synth.ipynb #41b8862a
+MIN_COPY_REFERENCE = 10   # fewer real images of a class: no near-copy threshold is estimated for it
+
 def near_copy_thresholds(train:ImageDataset, # the generator's real training images
                          quantile:float=0.01) -> torch.Tensor:
-    "Per class: the `quantile` of real-vs-real nearest-other-neighbour pixel distances; closer is a copy."
-    x, out = train.to_range('[0,1]').images, torch.zeros(train.n_classes)
+    "Per class: the `quantile` of real-vs-real nearest-neighbour pixel distances (NaN: too few real images)."
+    x, out = train.to_range('[0,1]').images, torch.full((train.n_classes,), float('nan'))
     for c in range(train.n_classes):
         xc = x[train.labels == c].flatten(1).double()
-        out[c] = torch.quantile(knn(xc, 1)[0][:, 0].float(), quantile) if len(xc) > 1 else 0.
+        if len(xc) >= MIN_COPY_REFERENCE: out[c] = torch.quantile(knn(xc, 1)[0][:, 0].float(), quantile)
     return out
 
 # %% ../nbs/11_synth.ipynb #afc2fa3e
@@ -168,39 +171,66 @@ def _judge_scores(judge, synthetic:ImageDataset):
     conf, pred = p.max(1)
     return p[torch.arange(len(x)), synthetic.labels], pred, conf
 
+# %% ../nbs/11_synth.ipynb #5e74a021
+def centroid_outliers(synthetic:ImageDataset, # generated images with the labels they were asked for
+                      train:ImageDataset, # the generator's real training images
+                      judge:torch.nn.Module, # a classifier of the real classes with a features(x) method
+                      factor:float=2.0) -> tuple[torch.Tensor, torch.Tensor]:
+    "DiffuLT's filter: samples farther from their class's real centroid than factor x its radius; the radii."
+    feats, dev = DomainFeatures(judge), next(judge.parameters()).device
+    embed = lambda ds: torch.cat([feats(x.to(dev)).float().cpu()
+                                  for x in ds.to_range('[0,1]').images.split(512)] or [torch.zeros(0, 1)])
+    fs, ft = embed(synthetic), embed(train)
+    far, radius = torch.zeros(len(synthetic), dtype=torch.bool), torch.full((train.n_classes,), float('nan'))
+    for c in range(train.n_classes):
+        real = ft[train.labels == c]
+        if len(real) < 2: continue                        # one image has no radius: keep its class's samples
+        centre = real.mean(0)
+        radius[c] = (real - centre).norm(dim=1).max()     # the smallest ball round the centroid holding them
+        w = synthetic.labels == c
+        far[w] = (fs[w] - centre).norm(dim=1) > factor * radius[c]
+    return far, radius
+
 # %% ../nbs/11_synth.ipynb #35c5db7c
 def filter_synthetic(synthetic:ImageDataset, # generated images with the labels they were asked for
                      train:ImageDataset, # the generator's real training images
                      judge:torch.nn.Module|None=None, # classifier of the real classes (None: no such check)
-                     confidence:float=0.9, # drop a sample the judge gives another class with this probability
+                     confidence:float|None=0.9, # drop a sample the judge gives another class this surely
                      near_copy_quantile:float|None=0.01, # drop samples closer to a training image than this
+                     centroid_factor:float|None=None, # DiffuLT: drop samples beyond this x the class radius
                      min_keep:float=0.5, # never keep less than this share of a class (diversity floor)
                     ) -> tuple[torch.Tensor, dict]:
     "A keep-mask over `synthetic`; per class, what each filter removed and what the diversity floor put back."
     if synthetic.classes != train.classes:
         raise DataError("synthetic and training data must share the same classes")
-    wrong, score = torch.zeros(len(synthetic), dtype=torch.bool), torch.ones(len(synthetic))
+    n, counts = len(synthetic), train.class_counts()
+    wrong, score, far = torch.zeros(n, dtype=torch.bool), torch.ones(n), torch.zeros(n, dtype=torch.bool)
     if judge is not None:
         score, pred, conf = _judge_scores(judge, synthetic)
-        wrong = (pred != synthetic.labels) & (conf >= confidence)
-    copy = torch.zeros(len(synthetic), dtype=torch.bool)
+        if confidence is not None: wrong = (pred != synthetic.labels) & (conf >= confidence)
+    if centroid_factor is not None:
+        if judge is None: raise ConfigError("the centroid filter needs a judge; pass judge=fit_judge(train)")
+        far = centroid_outliers(synthetic, train, judge, centroid_factor)[0]
+    copy = torch.zeros(n, dtype=torch.bool)
     if near_copy_quantile is not None:
         d, _ = nearest_same_class(synthetic.to_range('[0,1]').images, synthetic.labels,
                                   train.to_range('[0,1]').images, train.labels)
-        copy = (d < near_copy_thresholds(train, near_copy_quantile)[synthetic.labels]) | (d < 1e-6)
-    keep, report = ~(wrong | copy), {}
+        thr = near_copy_thresholds(train, near_copy_quantile).nan_to_num(0.)   # too few: exact copies only
+        copy = (d < thr[synthetic.labels]) | (d < 1e-6)
+    keep, report = ~(wrong | copy | far), {}
     for c, name in enumerate(synthetic.classes):
         w = torch.nonzero(synthetic.labels == c).flatten()
         if not len(w): continue
         short, restored = math.ceil(min_keep * len(w)) - int(keep[w].sum()), 0
-        # put back the most class-like rejected samples
-        if short > 0:
+        if short > 0:                                                 # put back the most class-like rejected
             dropped = w[~keep[w]]
             back = dropped[score[dropped].argsort(descending=True)[:short]]
             keep[back], restored = True, len(back)
+        check = ('off' if near_copy_quantile is None else 'distance' if counts[c] >= MIN_COPY_REFERENCE
+                 else f'exact copies only ({int(counts[c])} real images)')
         report[name] = {'generated': len(w), 'wrong_class': int(wrong[w].sum()),
-                        'near_copy': int(copy[w].sum()),
-                        'restored_for_diversity': restored, 'kept': int(keep[w].sum())}
+                        'near_copy': int(copy[w].sum()), 'far_from_centre': int(far[w].sum()),
+                        'restored_for_diversity': restored, 'kept': int(keep[w].sum()), 'copy_check': check}
     return keep, report
 
 # %% ../nbs/11_synth.ipynb #0a02d983

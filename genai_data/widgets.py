@@ -133,7 +133,7 @@ def pca_2d(x:torch.Tensor, basis:torch.Tensor|None=None):
 
 # %% ../nbs/13_widgets.ipynb #6556b40e
 def resample_points(x:torch.Tensor, y:torch.Tensor, # 2-D points (N, 2), or images (N, C, H, W) in [0,1]
-                    sampler:str='smote', k:int=5, seed:int=0, epochs:int|None=None, strategy='auto') -> dict:
+                    sampler:str='smote', k:int=5, seed:int=0, updates:int|None=None, strategy='auto') -> dict:
     "New samples from one sampler (random, smote; for images latent-smote, cvae too) and the class counts."
     if x.ndim == 2:
         if sampler not in TOY_SAMPLERS:
@@ -143,7 +143,7 @@ def resample_points(x:torch.Tensor, y:torch.Tensor, # 2-D points (N, 2), or imag
     elif x.ndim == 4:
         if sampler not in IMAGE_SAMPLERS:
             raise ConfigError(f"for images use a sampler of {IMAGE_SAMPLERS}, got {sampler!r}")
-        s = GenerativeOverSampler(sampler, strategy, random_state=seed, epochs=epochs, k_neighbors=k)
+        s = GenerativeOverSampler(sampler, strategy, random_state=seed, updates=updates, k_neighbors=k)
     else: raise DataError(f"x must be 2-D points (N, 2) or images (N, C, H, W), got shape {tuple(x.shape)}")
     xr, yr = s.fit_resample(x, y)
     n = len(x)
@@ -176,10 +176,10 @@ def imbalanced_blobs(counts=(300, 60, 12), seed:int=0) -> tuple[torch.Tensor, to
 class ResamplingViewer:
     "Pick a dataset (a 2-D toy, or digits in 2 principal directions) and a sampler; new points over the old."
     def __init__(self, images:ImageDataset|None=None, # long-tailed images for the second dataset (optional)
-                 seed:int=0, epochs:int|None=None):
+                 seed:int=0, updates:int|None=None):
         self.data = {'toy 2-D': imbalanced_blobs(seed=seed)}
         if images is not None: self.data['digits (PCA)'] = (images.to_range('[0,1]').images, images.labels)
-        self.epochs, self.cache = epochs, {}
+        self.updates, self.cache = updates, {}
         self.dataset = W.Dropdown(options=list(self.data), description='data').add_class('gd-rs-data')
         self.sampler = W.Dropdown(options=TOY_SAMPLERS, value='smote',
                                   description='sampler').add_class('gd-rs-sampler')
@@ -205,7 +205,7 @@ class ResamplingViewer:
         if key not in self.cache:
             x, y = self.data[self.dataset.value]
             self.cache[key] = resample_points(x, y, self.sampler.value, self.k.value, self.seed.value,
-                                              self.epochs)
+                                              self.updates)
         return self.cache[key]
 
     def update(self):

@@ -12,7 +12,7 @@ from genai_data.pipeline import RunConfig, synthesize_dataset
 
 
 def _config(out, **kw):
-    return RunConfig('digits', str(out), **{'epochs': 3, 'gate_seeds': 1, 'classifier_updates': 10, 'quiet': True, **kw})
+    return RunConfig('digits', str(out), **{'updates': 30, 'gate_seeds': 1, 'classifier_updates': 10, 'quiet': True, **kw})
 
 
 @pytest.fixture(scope='module')
@@ -69,7 +69,7 @@ def test_verify_detects_tampering(exported, tmp_path):
 def test_rejected_data_is_not_exported_as_accepted(longtail, tmp_path, monkeypatch):
     tr, held, _ = longtail
     class Collapsed:                                    # a generator that draws one image per class
-        def __init__(self, ds): self.ds, self.epochs, self.seconds, self.classes = ds, 1, {'train': 0.}, ds.classes
+        def __init__(self, ds): self.ds, self.updates, self.seconds, self.classes = ds, 1, {'train': 0.}, ds.classes
         def sample(self, n, y, rng=None): return torch.stack([self.ds.images[self.ds.labels == c][0] for c in y.tolist()])
         def save(self, path): (tmp_path / 'saved').write_text('no')
     monkeypatch.setattr(pipeline, 'train_or_load', lambda generator, train, *a, **k: Collapsed(train))
@@ -85,7 +85,7 @@ def test_rejected_data_is_not_exported_as_accepted(longtail, tmp_path, monkeypat
     (dict(classifier_updates=0), 'classifier_updates must be a whole number >= 1'),
     (dict(long_tail=float('inf')), 'long_tail must be a ratio > 1'),
     (dict(enlarge=float('inf')), 'enlarge must be a number > 1'),
-    (dict(epochs=0), 'epochs must be a whole number >= 1'),
+    (dict(updates=0), 'updates must be a whole number >= 1'),
     (dict(generator='gan'), "unknown generator 'gan'"),
 ])
 def test_run_config_refuses_before_any_work(bad, words, tmp_path, longtail):

@@ -88,12 +88,12 @@ def test_compare_methods_small(longtail):
     from genai_data.gate import compare_methods, comparison_table, method_training_sets, BASELINES
     tr, held, spare = longtail
     sets = method_training_sets(tr, ('none', 'class-weight', 'logit-adjust', 'random', 'random+aug', 'cvae', 'cvae+filter'),
-                                generator_epochs={'cvae': 2}, judge_updates=5)
+                                generator_updates={'cvae': 20}, judge_updates=5)
     assert sets['class-weight'][1] == {'augment': True, 'class_weight': True} and sets['none'][3] is None
     assert sets['logit-adjust'][1]['logit_adjust'] and sets['random'][1] == {} and sets['cvae'][1] == {'augment': True}
     assert len(sets['cvae'][0]) == len(sets['random+aug'][0]) == 10 * int(tr.class_counts().max())
     assert len(sets['cvae+filter'][0]) <= len(sets['cvae'][0])
-    res = compare_methods({0: tr}, held, spare, ('none', 'random+aug', 'cvae'), updates=5, n_boot=100, generator_epochs={'cvae': 2})
+    res = compare_methods({0: tr}, held, spare, ('none', 'random+aug', 'cvae'), updates=5, n_boot=100, generator_updates={'cvae': 20})
     assert res['best_baseline'] in BASELINES and 'gain' in res['rows']['cvae']['balanced_acc'] and 'gate' in res['rows']['cvae']
     assert res['updates'] == 5 and 'gain' in res['rows']['none']['balanced_acc']     # baselines against the other baselines
     assert 'cvae' in comparison_table(res)

@@ -9,7 +9,7 @@ from genai_data.generators import GENERATIVE, SynthesisGenerator, check_generato
 @pytest.mark.parametrize('method', GENERATIVE)
 def test_generator_family(longtail, method, tmp_path):
     tr = longtail[0]
-    gen = SynthesisGenerator(method, epochs=1).fit(tr)
+    gen = SynthesisGenerator(method, updates=5).fit(tr)
     y = torch.tensor([9, 9, 0, 5])
     x = gen.sample(4, y, rng=make_generator(1))
     assert x.shape == (4, 1, 16, 16) and 0 <= x.min() and x.max() <= 1 and torch.isfinite(x).all()
@@ -20,7 +20,7 @@ def test_generator_family(longtail, method, tmp_path):
 
 
 def test_generator_checkpoint_tampering(longtail, tmp_path):
-    gen = SynthesisGenerator('cvae', epochs=1).fit(longtail[0][:200])
+    gen = SynthesisGenerator('cvae', updates=5).fit(longtail[0][:200])
     gen.save(tmp_path / 'g.pt')
     raw = bytearray((tmp_path / 'g.pt').read_bytes()); raw[-200] ^= 0xFF
     (tmp_path / 'g.pt').write_bytes(bytes(raw))
@@ -28,7 +28,7 @@ def test_generator_checkpoint_tampering(longtail, tmp_path):
 
 
 def test_latent_smote_codes_lie_on_same_class_segments(longtail):
-    gen = SynthesisGenerator('latent-smote', epochs=2).fit(longtail[0])
+    gen = SynthesisGenerator('latent-smote', updates=10).fit(longtail[0])
     z = gen.latent_codes(torch.full((100,), 8), make_generator(0))
     c = gen.codes_[gen.code_labels_ == 8]
     a, b = c[:, None], c[None]
@@ -41,8 +41,8 @@ def test_latent_smote_codes_lie_on_same_class_segments(longtail):
 def test_generator_bad_input(longtail):
     with pytest.raises(ConfigError, match='use one of'): check_generator('pixelcnn')
     with pytest.raises(DataError, match='size=16'): check_generator_shape('cgan', (1, 8, 8))
-    with pytest.raises(ConfigError, match='epochs must be a whole number'): SynthesisGenerator('cvae', epochs=0)
+    with pytest.raises(ConfigError, match='updates must be a whole number'): SynthesisGenerator('cvae', updates=0)
     with pytest.raises(ConfigError, match='not trained yet'): SynthesisGenerator('cvae').sample(2)
-    gen = SynthesisGenerator('cvae', epochs=1).fit(longtail[0][:100])
+    gen = SynthesisGenerator('cvae', updates=5).fit(longtail[0][:100])
     with pytest.raises(DataError, match='whole numbers'): gen.sample(2, [1.7, 2])      # no silent truncation
     assert torch.equal(gen.sample(3, 9, rng=make_generator(0)), gen.sample(3, [9, 9, 9], rng=make_generator(0)))

@@ -74,7 +74,7 @@ def test_an_empty_loader_says_so_before_torch_does():
 def test_a_sample_too_large_for_memory_is_refused_at_once():
     from genai_data.generators import SynthesisGenerator
     from genai_data.vae import VAE
-    gen = SynthesisGenerator('cvae', epochs=1).fit(load_digits(16)[:60])
+    gen = SynthesisGenerator('cvae', updates=5).fit(load_digits(16)[:60])
     t0 = time.time()
     with pytest.raises(ConfigError, match='GiB for the result'): gen.sample(10**10)
     with pytest.raises(ConfigError, match='GiB for the result'): VAE((1, 8, 8), 4, arch='mlp').sample(10**10)
@@ -84,7 +84,7 @@ def test_a_sample_too_large_for_memory_is_refused_at_once():
 # ---------- unclear errors: every flag checked before any work and any folder
 @pytest.mark.parametrize('argv, words', [
     (['--classifier-updates', '0'], '--classifier-updates must be a whole number >= 1'),
-    (['--epochs', '0'], '--epochs must be a whole number >= 1'),
+    (['--updates', '0'], '--updates must be a whole number >= 1'),
     (['--long-tail', 'inf'], '--long-tail must be a ratio > 1'),
     (['--gate-seeds', '-2'], '--gate-seeds must be a whole number >= 1'),
     (['--sampling-strategy', '9=lots'], '--sampling-strategy'),
@@ -110,7 +110,7 @@ def test_nan_settings_and_empty_models_are_refused():
 @pytest.fixture(scope='module')
 def export(tmp_path_factory):
     out = tmp_path_factory.mktemp('v') / 'o'
-    assert cli('run', '--dataset', 'digits', '--long-tail', '20', '--out', out, '--epochs', '2', '--gate-seeds', '1',
+    assert cli('run', '--dataset', 'digits', '--long-tail', '20', '--out', out, '--updates', '20', '--gate-seeds', '1',
                '--classifier-updates', '10', '--quiet')[0] == 0
     return out
 

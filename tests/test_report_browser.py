@@ -26,7 +26,7 @@ def fresh_report(tmp_path_factory):
     "A report written by the code as it is now (small settings)."
     from genai_data.cli import main
     out = tmp_path_factory.mktemp('rep') / 'o'
-    assert main(['run', '--dataset', 'digits', '--long-tail', '20', '--out', str(out), '--epochs', '3', '--gate-seeds', '1',
+    assert main(['run', '--dataset', 'digits', '--long-tail', '20', '--out', str(out), '--updates', '30', '--gate-seeds', '1',
                  '--classifier-updates', '10', '--quiet']) == 0
     return out / 'report.html'
 

@@ -31,7 +31,7 @@ def _run(*argv, capsys):
     (['--out', '.'], 'current, home or root'),
 ])
 def test_run_refuses_bad_input_in_one_line(tmp_path, capsys, extra, words):
-    argv = ['run', '--dataset', 'digits', '--out', str(tmp_path / 'o'), '--long-tail', '20', '--epochs', '1', *SMALL]
+    argv = ['run', '--dataset', 'digits', '--out', str(tmp_path / 'o'), '--long-tail', '20', '--updates', '10', *SMALL]
     for flag, value in zip(extra[::2], extra[1::2]):
         if flag in argv: argv[argv.index(flag) + 1] = value
         else: argv += [flag, value]
@@ -44,7 +44,7 @@ def test_run_refuses_a_class_with_one_image_and_an_existing_out(tmp_path, capsys
     ds = load_digits(16)
     keep = torch.cat([torch.nonzero(ds.labels == c).flatten()[:(1 if c == 2 else 30)] for c in range(3)])
     folder = save_image_folder(ds.subset(keep)._new(ds.images[keep], ds.labels[keep]), tmp_path / 'imgs')
-    status, msg = _run('run', '--dataset', str(folder), '--out', str(tmp_path / 'o'), '--epochs', '1', *SMALL, capsys=capsys)
+    status, msg = _run('run', '--dataset', str(folder), '--out', str(tmp_path / 'o'), '--updates', '10', *SMALL, capsys=capsys)
     assert status == 2 and msg.count('\n') == 0 and ('1 image' in msg or 'only [' in msg or 'too few' in msg), msg
     (tmp_path / 'mine').mkdir(); (tmp_path / 'mine' / 'notes.txt').write_text('keep me')
     status, msg = _run('run', '--dataset', 'digits', '--long-tail', '20', '--out', str(tmp_path / 'mine'), '--force', *SMALL, capsys=capsys)
@@ -52,7 +52,7 @@ def test_run_refuses_a_class_with_one_image_and_an_existing_out(tmp_path, capsys
 
 
 def _cmd(out, *extra):
-    return [CLI, 'run', '--dataset', 'digits', '--long-tail', '20', '--out', str(out), '--epochs', '150', '--gate-seeds', '1',
+    return [CLI, 'run', '--dataset', 'digits', '--long-tail', '20', '--out', str(out), '--updates', '1500', '--gate-seeds', '1',
             '--classifier-updates', '10', '--quiet', *extra]
 
 
@@ -76,7 +76,7 @@ def test_kill_9_during_training_then_resume_ends_identical(tmp_path):
     t0 = time.time()
     while not ckpt.exists() and p.poll() is None and time.time() - t0 < 300: time.sleep(0.05)
     time.sleep(0.5)
-    assert p.poll() is None, 'the run ended before it could be killed; give it more epochs'
+    assert p.poll() is None, 'the run ended before it could be killed; give it more updates'
     p.send_signal(signal.SIGKILL); p.wait()
     assert not (tmp_path / 'b').exists()                                  # nothing half-written where the output goes
     r = subprocess.run(_cmd(tmp_path / 'b', '--resume'), env=env, timeout=600, capture_output=True, text=True)
@@ -90,7 +90,7 @@ def test_kill_9_during_training_then_resume_ends_identical(tmp_path):
 
 
 def test_verify_exit_status(tmp_path, capsys):
-    assert main(['run', '--dataset', 'digits', '--long-tail', '20', '--out', str(tmp_path / 'o'), '--epochs', '2', *SMALL]) == 0
+    assert main(['run', '--dataset', 'digits', '--long-tail', '20', '--out', str(tmp_path / 'o'), '--updates', '20', *SMALL]) == 0
     assert main(['verify', str(tmp_path / 'o')]) == 0
     png = next((tmp_path / 'o').rglob('*.png'))
     png.write_bytes(png.read_bytes() + b'!')
@@ -109,7 +109,7 @@ def test_run_under_torchrun_two_processes(tmp_path):
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
     r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc-per-node', '2', '--master-port', str(port), CLI,
-                        'run', '--dataset', 'digits', '--long-tail', '20', '--out', str(tmp_path / 'o'), '--epochs', '3',
+                        'run', '--dataset', 'digits', '--long-tail', '20', '--out', str(tmp_path / 'o'), '--updates', '30',
                         '--gate-seeds', '1', '--classifier-updates', '10', '--device', 'cpu'],
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
@@ -132,7 +132,7 @@ def test_the_users_classifier_judges_end_to_end(tmp_path, capsys, monkeypatch, s
     (tmp_path / 'my_classifiers.py').write_text(FACTORY)
     monkeypatch.syspath_prepend(str(tmp_path))
     out = tmp_path / 'o'
-    status, msg = _run('run', '--dataset', 'digits', '--long-tail', '20', '--out', str(out), '--epochs', '1',
+    status, msg = _run('run', '--dataset', 'digits', '--long-tail', '20', '--out', str(out), '--updates', '10',
                        '--classifier', spec, '--synthetic-share', '0.5', '--synthetic-weight', '0.3', *SMALL,
                        capsys=capsys)
     assert status == 0, msg

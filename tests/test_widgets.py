@@ -43,7 +43,7 @@ def test_resampling_viewer_caches_and_counts(data):
     tr, _ = data
     x, y = imbalanced_blobs()
     assert resample_points(x, y, 'smote', 3, 0)['after'] == [300, 300, 300]
-    v = ResamplingViewer(tr, epochs=1)
+    v = ResamplingViewer(tr, updates=10)
     v.k.value = 2; v.k.value = 5
     n = len(v.cache)
     v.k.value = 2

@@ -23,9 +23,9 @@ CELLS = [
     "from genai_data.generators import SynthesisGenerator\nfrom genai_data.metrics import fit_judge\n"
     "splits = stratified_split(load_digits(16), (0.6, 0.2, 0.2), seed=0)\n"
     "train = make_imbalanced(splits['train'], imbalance_counts(10, int(splits['train'].class_counts().min()), 20), seed=0)\n"
-    "gen = SynthesisGenerator('cvae', 30).fit(train); judge = fit_judge(train, epochs=5)",
+    "gen = SynthesisGenerator('cvae', 300).fit(train); judge = fit_judge(train, epochs=5)",
     "AugmentPreview(train).widget",
-    "ResamplingViewer(train, epochs=5).widget",
+    "ResamplingViewer(train, updates=50).widget",
     "LatentExplorer(gen.net_, splits['valid']).widget",
     "ConditionalGallery(gen, splits['valid'], judge).widget",
 ]

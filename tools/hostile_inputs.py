@@ -358,9 +358,9 @@ def _(tmp):
 def _(tmp):
     from genai_data.data import load_digits
     from genai_data.generators import SynthesisGenerator
-    g = SynthesisGenerator('cvae', epochs=1).fit(load_digits(16)[:40])
+    g = SynthesisGenerator('cvae', updates=5).fit(load_digits(16)[:40])
     return call(lambda: g.sample(10 ** 10), lambda r: 'silent', 'at a time')
-for _flag, _value, _words in (('--classifier-updates', 0, '--classifier-updates'), ('--epochs', 0, '--epochs'),
+for _flag, _value, _words in (('--classifier-updates', 0, '--classifier-updates'), ('--updates', 0, '--updates'),
                               ('--long-tail', 'inf', '--long-tail')):
     def _make(flag=_flag, value=_value, words=_words):
         @case(f'run {flag} {value}: refused before any work or folder', 'unclear')
@@ -381,7 +381,7 @@ def _(tmp):
     return call(lambda: VAE((1, 8, 8), 0), lambda r: 'silent', 'latent_dim')
 def exported(tmp):
     out = Path(tmp) / 'exp'
-    s, e = cli(*RUN, '--out', out, '--epochs', 2, '--gate-seeds', 1, '--classifier-updates', 10)
+    s, e = cli(*RUN, '--out', out, '--updates', 20, '--gate-seeds', 1, '--classifier-updates', 10)
     assert s == 0, e
     return out
 def verify_verdict(out):
