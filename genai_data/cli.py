@@ -213,6 +213,12 @@ def _add_gate_flags(rp):
     rp.add_argument('--accept-anyway', action='store_true',
                     help='export rejected data as if accepted (the report says why not)')
 
+# %% ../nbs/14_cli.ipynb #d3d4680f
+class _OneLineParser(argparse.ArgumentParser):
+    "An argument parser whose errors are one line naming the problem and where to read more."
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 # %% ../nbs/14_cli.ipynb #b32ff241
 class _Renamed(argparse.Action):
     "A flag this command no longer has: one line naming the flag that replaced it."
@@ -252,6 +258,9 @@ def _add_run(sub):
                     "data's size)")
     rp.add_argument('--filter', action='store_true',
                     help='draw twice the need and drop wrong-class and near-copy samples')
+    rp.add_argument('--filter-centroid', type=float, default=None, metavar='K',
+                    help="with --filter, also drop samples farther than K times their class's radius from the "
+                         "centroid of its real images in the judge's features (DiffuLT's filter, which uses 2)")
     _add_gate_flags(rp)
     rp.add_argument('--resume', action='store_true',
                     help='continue an interrupted run with the same settings')
@@ -298,8 +307,8 @@ def _add_evaluate(sub):
 def build_parser() -> argparse.ArgumentParser:
     "The `genai-data` argument parser: one sub-parser per stage."
     import genai_data
-    p = argparse.ArgumentParser(prog='genai-data', description='Generative AI: the future of datasets. '
-                                'Prepare, augment, balance and synthesise labelled image datasets.')
+    p = _OneLineParser(prog='genai-data', description='Generative AI: the future of datasets. '
+                       'Prepare, augment, balance and synthesise labelled image datasets.')
     p.add_argument('--version', action='version', version=f'genai_data {genai_data.__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     _add_prepare(sub); _add_run(sub); _add_evaluate(sub)

@@ -37,8 +37,8 @@ __all__ = ['RESULT_FIELDS', 'WORK_CONFIG', 'AUTO_CANDIDATES', 'REPORT_FORMAT', '
            'run_synthesis']
 
 # %% ../nbs/14_pipeline.ipynb #8513e73f
-RESULT_FIELDS = ('generator', 'sampling_strategy', 'enlarge', 'updates', 'seed', 'filter', 'gate_seeds',
-                 'classifier_updates', 'classifier', 'synthetic_share', 'synthetic_weight')
+RESULT_FIELDS = ('generator', 'sampling_strategy', 'enlarge', 'updates', 'seed', 'filter', 'filter_centroid',
+                 'gate_seeds', 'classifier_updates', 'classifier', 'synthetic_share', 'synthetic_weight')
 
 @dataclass
 class RunConfig:
@@ -55,6 +55,7 @@ class RunConfig:
     enlarge: float|None = None # instead: grow every class to `enlarge` times its size
     updates: int|None = None # generator training budget in optimizer updates (default: DEFAULT_UPDATES)
     filter: bool = False # draw twice the need and drop wrong-class and near-copy samples
+    filter_centroid: float|None = None # with filter: drop samples beyond this x their class radius (DiffuLT: 2)
     gate_seeds: int = 3 # classifiers per training set in the gate
     classifier_updates: int = CLASSIFIER_UPDATES # optimizer updates of the judge and of every gate classifier
     classifier: str = 'smallcnn' # the gate's classifier: 'smallcnn', a torchvision name, 'pkg.module:factory'
@@ -85,6 +86,16 @@ def _ratio(value, name:str, what:str) -> None:
                                                  numbers.Real) or not (value > 1 and math.isfinite(value)):
         raise ConfigError(f"{say_arg(name)} must be {what}, got {value!r}")
 
+# %% ../nbs/14_pipeline.ipynb #812c7f2b
+def _centroid_factor(value, filtering:bool) -> None:
+    "Refuse a centroid factor that is not a finite number > 0, or one given without the filter it belongs to."
+    if value is None: return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{say_arg('filter_centroid')} must be a finite number > 0 (DiffuLT uses 2), got "
+                          f"{value!r}")
+    if not filtering:
+        raise ConfigError(f"{say_arg('filter_centroid')} is a filter of the drawn images; add {say_arg('filter')}")
+
 # %% ../nbs/14_pipeline.ipynb #193c8b0c
 @patch
 def check(self:RunConfig) -> RunConfig:
@@ -96,6 +107,7 @@ def check(self:RunConfig) -> RunConfig:
     _ratio(self.enlarge, 'enlarge', 'a number > 1 (2 doubles every class)')
     _whole(self.updates, 'updates', none=True)
     _whole(self.gate_seeds, 'gate_seeds'); _whole(self.classifier_updates, 'classifier_updates')
+    _centroid_factor(self.filter_centroid, self.filter)
     resolve_classifier(self.classifier)
     check_synthetic_mix(self.synthetic_share, self.synthetic_weight)
     if self.input_range not in (None, *FLOAT_RANGES, 'uint8'):
@@ -297,7 +309,7 @@ def evaluate_generator(generator:str, train:ImageDataset, held_out:ImageDataset,
     filt = None
     if config.filter:
         t0 = time.perf_counter()
-        keep, filt = filter_synthetic(drawn, train, judge)
+        keep, filt = filter_synthetic(drawn, train, judge, centroid_factor=config.filter_centroid)
         drawn = first_per_class(drawn, keep, add)
         t['filter'] = time.perf_counter() - t0
         say(f"      filter kept {len(drawn)} of {sum(v['generated'] for v in filt.values())} drawn")

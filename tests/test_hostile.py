@@ -88,6 +88,9 @@ def test_a_sample_too_large_for_memory_is_refused_at_once():
     (['--long-tail', 'inf'], '--long-tail must be a ratio > 1'),
     (['--gate-seeds', '-2'], '--gate-seeds must be a whole number >= 1'),
     (['--sampling-strategy', '9=lots'], '--sampling-strategy'),
+    (['--filter', '--filter-centroid', 'nan'], '--filter-centroid must be a finite number > 0'),
+    (['--filter-centroid', '2'], '--filter-centroid is a filter of the drawn images; add --filter'),
+    (['--epochs', '60'], '--epochs was replaced by --updates'),
 ])
 def test_every_flag_is_checked_before_any_work(tmp_path, argv, words):
     t0 = time.time()
