@@ -259,8 +259,9 @@ def _add_run(sub):
     rp.add_argument('--filter', action='store_true',
                     help='draw twice the need and drop wrong-class and near-copy samples')
     rp.add_argument('--filter-centroid', type=float, default=None, metavar='K',
-                    help="with --filter, also drop samples farther than K times their class's radius from the "
-                         "centroid of its real images in the judge's features (DiffuLT's filter, which uses 2)")
+                    help="with --filter, also drop samples farther than K times their class's radius "
+                         "from the centroid of its real images in the judge's features (DiffuLT's filter, "
+                         "which uses 2)")
     _add_gate_flags(rp)
     rp.add_argument('--resume', action='store_true',
                     help='continue an interrupted run with the same settings')

@@ -55,7 +55,7 @@ class RunConfig:
     enlarge: float|None = None # instead: grow every class to `enlarge` times its size
     updates: int|None = None # generator training budget in optimizer updates (default: DEFAULT_UPDATES)
     filter: bool = False # draw twice the need and drop wrong-class and near-copy samples
-    filter_centroid: float|None = None # with filter: drop samples beyond this x their class radius (DiffuLT: 2)
+    filter_centroid: float|None = None # with filter: drop samples beyond this x class radius (DiffuLT: 2)
     gate_seeds: int = 3 # classifiers per training set in the gate
     classifier_updates: int = CLASSIFIER_UPDATES # optimizer updates of the judge and of every gate classifier
     classifier: str = 'smallcnn' # the gate's classifier: 'smallcnn', a torchvision name, 'pkg.module:factory'
@@ -90,11 +90,13 @@ def _ratio(value, name:str, what:str) -> None:
 def _centroid_factor(value, filtering:bool) -> None:
     "Refuse a centroid factor that is not a finite number > 0, or one given without the filter it belongs to."
     if value is None: return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (value > 0 and math.isfinite(value)):
+    finite = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not (finite and value > 0):
         raise ConfigError(f"{say_arg('filter_centroid')} must be a finite number > 0 (DiffuLT uses 2), got "
                           f"{value!r}")
     if not filtering:
-        raise ConfigError(f"{say_arg('filter_centroid')} is a filter of the drawn images; add {say_arg('filter')}")
+        raise ConfigError(f"{say_arg('filter_centroid')} is a filter of the drawn images; add "
+                          f"{say_arg('filter')}")
 
 # %% ../nbs/14_pipeline.ipynb #193c8b0c
 @patch

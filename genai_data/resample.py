@@ -9,12 +9,13 @@ from __future__ import annotations
 import numbers
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from .core import ConfigError, DataError, make_generator
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'label_counts', 'resolve_sampling_strategy', 'check_xy', 'encode_strategy', 'RandomOverSampler',
-           'RandomUnderSampler', 'knn', 'knn_indices', 'SMOTE', 'segment_residuals', 'class_weights',
-           'weighted_sampler']
+__all__ = ['STRATEGIES', 'label_counts', 'resolve_sampling_strategy', 'check_xy', 'encode_strategy', 'SamplerEstimator',
+           'RandomOverSampler', 'RandomUnderSampler', 'knn', 'knn_indices', 'SMOTE', 'segment_residuals',
+           'class_weights', 'weighted_sampler']
 
 # %% ../nbs/03_resample.ipynb #d7c70ac2
 STRATEGIES = ('auto', 'minority', 'majority', 'not minority', 'not majority', 'all')
@@ -100,34 +101,55 @@ def resolve_sampling_strategy(sampling_strategy, # a name, a float ratio, a {cla
     if isinstance(s, numbers.Real) and not isinstance(s, bool): return _by_ratio(s, counts, kind)
     raise ConfigError(f"sampling_strategy must be a string, float, dict or callable, got {type(s).__name__}")
 
+# %% ../nbs/03_resample.ipynb #7573e7f1
+def _labels_in(y) -> tuple:
+    "y as 1-D whole-number labels, its class names (or None), and a function giving labels back in y's form."
+    if isinstance(y, torch.Tensor):
+        if y.ndim != 1: raise DataError(f"y must be 1-D labels, got shape {tuple(y.shape)}")
+        if y.is_floating_point() and not (y == y.round()).all():
+            raise DataError("y holds non-whole numbers; resampling needs class labels, not a continuous "
+                            "target")
+        return y.long() if y.is_floating_point() else y, None, lambda yr: yr.to(y.dtype).to(y.device)
+    ya, names, layout = np.asarray(y), None, None
+    if ya.dtype.kind in 'USO':                                   # class names: encode, resample, map back
+        try: names, ya = np.unique(ya, return_inverse=True)
+        except TypeError as e:
+            raise DataError("y mixes numbers and strings; give every sample the same kind of label") from e
+        ya = ya.reshape(-1)
+    elif ya.ndim == 2 and ya.shape[1] == 1: ya, layout = ya[:, 0], 'column'
+    elif ya.ndim == 2:                                           # one-hot rows, as label_binarize gives
+        if not (np.isin(ya, (0, 1)).all() and (ya.sum(1) == 1).all()):
+            raise DataError("y has several labels per sample; multilabel and multioutput targets are not "
+                            "supported: give one class per sample")
+        ya, layout = ya.argmax(1), 'one-hot'
+    if ya.ndim != 1: raise DataError(f"y must be 1-D labels, got shape {np.asarray(y).shape}")
+    if ya.dtype.kind == 'f' and not (ya == np.round(ya)).all():
+        raise DataError("y holds non-whole numbers; resampling needs class labels, not a continuous target")
+    given = np.asarray(y)
+    def back(yr):
+        yr = yr.cpu().numpy()
+        out = (names[yr] if names is not None else np.eye(given.shape[1], dtype=given.dtype)[yr]
+               if layout == 'one-hot' else yr.astype(given.dtype))
+        out = out[:, None] if layout == 'column' else out
+        return out.tolist() if isinstance(y, list) else out
+    return torch.from_numpy(np.ascontiguousarray(ya.astype(np.int64))), names, back
+
 # %% ../nbs/03_resample.ipynb #708bdff8
-def check_xy(X, # samples (N, ...): a NumPy array or a torch tensor
-             y): # labels (N,): whole numbers or names
+def check_xy(X, # samples (N, ...): a NumPy array, a torch tensor or nested lists
+             y): # labels: whole numbers or names (N,), a column (N, 1), or one-hot rows (N, K)
     "Checked `X` and `y` as tensors, a function turning results back into the input's kinds, and the names."
     is_np = not isinstance(X, torch.Tensor)
     try: Xt = torch.from_numpy(np.ascontiguousarray(X)) if is_np else X
     except TypeError as e:
         raise DataError(f"X must be numeric samples (N, ...), got {np.asarray(X).dtype}") from e
-    y_np, names = not isinstance(y, torch.Tensor), None
-    if y_np:
-        ya = np.asarray(y)
-        if ya.dtype.kind in 'USO':                                   # class names: encode, resample, map back
-            try: names, codes = np.unique(ya, return_inverse=True)
-            except TypeError as e:
-                raise DataError("y mixes numbers and strings; give every sample the same kind of "
-                                "label") from e
-            ya = codes.reshape(-1)
-        yt = torch.from_numpy(np.ascontiguousarray(ya))
-    else: yt = y
+    yt, names, back_y = _labels_in(y)
     if Xt.ndim < 1 or len(Xt) == 0: raise DataError("X is empty; there is nothing to resample")
-    if yt.ndim != 1: raise DataError(f"y must be 1-D labels, got shape {tuple(yt.shape)}")
     if len(yt) != len(Xt): raise DataError(f"X has {len(Xt)} samples but y has {len(yt)} labels")
     if Xt.is_floating_point() and not torch.isfinite(Xt).all():
         raise DataError("X contains NaN or inf; remove those samples first (genai_data.data.clean)")
     def back(Xr, yr):
-        Xr = Xr.cpu().numpy() if is_np else Xr
-        yr = (names[yr.cpu().numpy()] if names is not None else yr.cpu().numpy()) if y_np else yr.to(y.device)
-        return Xr, yr
+        Xr = (Xr.cpu().numpy().tolist() if isinstance(X, list) else Xr.cpu().numpy()) if is_np else Xr
+        return Xr, back_y(yr)
     return Xt, yt.to(Xt.device), back, names
 
 # %% ../nbs/03_resample.ipynb #54ef410d
@@ -145,8 +167,41 @@ def encode_strategy(strategy, # a sampling_strategy, perhaps written with class 
                           f"{list(index)})")
     return {index[k]: n for k, n in strategy.items()}
 
+# %% ../nbs/03_resample.ipynb #3bb58f62
+class SamplerEstimator(BaseEstimator):
+    "A scikit-learn estimator that resamples: parameters from `__init__`, `fit`, tags, feature names."
+    _records_sample_indices = False    # whether fit_resample leaves `sample_indices_`
+
+    def fit(self, X, y):
+        "Check the inputs and resolve the strategy (by resampling once); returns self."
+        self.fit_resample(X, y)
+        return self
+
+    def get_feature_names_out(self, input_features=None):
+        "Resampling keeps the features: their names, or x0, x1, ... as scikit-learn names unnamed ones."
+        n = self.n_features_in_
+        if input_features is None: return np.array([f'x{i}' for i in range(n)], dtype=object)
+        if len(input_features) != n:
+            raise ValueError(f"input_features should have length equal to the number of features ({n}), got "
+                             f"{len(input_features)}")
+        return np.asarray(input_features, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # imbalanced-learn's tags, when it is installed
+        try: from imblearn.utils._tags import InputTags, SamplerTags, Tags
+        except ImportError:
+            tags.estimator_type, tags.target_tags.required = 'sampler', True
+            return tags
+        out = Tags(estimator_type='sampler', target_tags=tags.target_tags, transformer_tags=None,
+                   regressor_tags=None, classifier_tags=None,
+                   sampler_tags=SamplerTags(sample_indices=self._records_sample_indices))
+        out.target_tags.required, out.input_tags = True, InputTags()
+        out.input_tags.sparse = out.input_tags.dataframe = False          # NumPy, torch and lists
+        return out
+
 # %% ../nbs/03_resample.ipynb #199d6925
-class _BaseSampler:
+class _BaseSampler(SamplerEstimator):
     _kind = 'over'
     def __init__(self, sampling_strategy='auto', random_state=None):
         self.sampling_strategy, self.random_state = sampling_strategy, random_state
@@ -158,6 +213,10 @@ class _BaseSampler:
     def fit_resample(self, X, y):
         "Resample `X` (N, ...) and `y` (N,); returns the same kinds as given."
         Xt, yt, back, names = check_xy(X, y)
+        if len(yt.unique()) < 2 and not isinstance(self.sampling_strategy, dict):
+            raise DataError("y has only one class; a sampler can't balance when only one class is present "
+                            "(to grow it, give sampling_strategy={class: count})")
+        self.n_features_in_ = int(np.prod(Xt.shape[1:]))
         strategy = encode_strategy(self.sampling_strategy, y, names)
         self.sampling_strategy_ = resolve_sampling_strategy(strategy, yt.cpu().numpy(), self._kind)
         Xr, yr = self._fit_resample(Xt, yt)
@@ -172,6 +231,7 @@ class _BaseSampler:
 # %% ../nbs/03_resample.ipynb #165ba2d7
 class RandomOverSampler(_BaseSampler):
     "Over-sample by repeating randomly chosen samples of each class to grow (imbalanced-learn's interface)."
+    _records_sample_indices = True
     def _fit_resample(self, X, y):
         g, idx = self._generator(), [torch.arange(len(y))]
         for c, n in self.sampling_strategy_.items():
@@ -184,7 +244,7 @@ class RandomOverSampler(_BaseSampler):
 # %% ../nbs/03_resample.ipynb #c4cb6e35
 class RandomUnderSampler(_BaseSampler):
     "Under-sample by keeping a random subset of each class to shrink (imbalanced-learn's interface)."
-    _kind = 'under'
+    _kind, _records_sample_indices = 'under', True
     def __init__(self, sampling_strategy='auto', random_state=None, replacement:bool=False):
         super().__init__(sampling_strategy, random_state); self.replacement = replacement
     def _fit_resample(self, X, y):
@@ -241,11 +301,13 @@ class SMOTE(_BaseSampler):
                  k_neighbors:int=5, # neighbours to interpolate towards
                  chunk:int=1024): # rows per distance block in the neighbour search
         super().__init__(sampling_strategy, random_state)
-        if not isinstance(k_neighbors, numbers.Integral) or k_neighbors < 1:
-            raise ConfigError(f"k_neighbors must be an integer >= 1, got {k_neighbors!r}")
-        self.k_neighbors, self.chunk = int(k_neighbors), chunk
+        self.k_neighbors, self.chunk = k_neighbors, chunk      # checked when used: set_params may change them
 
     def _fit_resample(self, X, y):
+        k = self.k_neighbors
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ConfigError(f"k_neighbors must be an integer >= 1, got {k!r}")
+        k = int(k)
         g, flat, yc = self._generator(), X.reshape(len(X), -1), y.cpu()
         if not X.is_floating_point():
             raise DataError(f"SMOTE interpolates, so X must be floating point, got {X.dtype}")
@@ -253,18 +315,18 @@ class SMOTE(_BaseSampler):
         for c, n in self.sampling_strategy_.items():
             if n == 0: continue
             members = torch.nonzero(yc == c).flatten()
-            if len(members) <= self.k_neighbors:
+            if len(members) <= k:
                 raise DataError(f"class {c} has {len(members)} samples; SMOTE with "
-                                f"k_neighbors={self.k_neighbors} needs at least {self.k_neighbors + 1}. "
+                                f"k_neighbors={k} needs at least {k + 1}. "
                                 f"Lower k_neighbors or use RandomOverSampler for this class")
             Xc = flat[members.to(X.device)]
             base = torch.randint(len(members), (n,), generator=g)
-            pick = torch.randint(self.k_neighbors, (n,), generator=g)
+            pick = torch.randint(k, (n,), generator=g)
             gap = torch.rand(n, 1, generator=g).to(X.device, X.dtype)
             # search neighbours of drawn bases only
             used, slot = torch.unique(base, return_inverse=True)
             # fixed order
-            nn_idx = knn_indices(Xc, self.k_neighbors, rows=used, chunk=self.chunk).sort(1).values
+            nn_idx = knn_indices(Xc, k, rows=used, chunk=self.chunk).sort(1).values
             nb = nn_idx[slot.to(X.device), pick.to(X.device)]
             b = base.to(X.device)
             new_x.append(Xc[b] + gap * (Xc[nb] - Xc[b]))

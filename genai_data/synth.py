@@ -15,8 +15,8 @@ from .core import (ConfigError, DataError, check_in_range, check_seed, convert_r
                              say_arg)
 from .data import ImageDataset, quantize
 from .augment import ordinary_augment
-from .resample import (SMOTE, RandomOverSampler, check_xy, encode_strategy, knn, label_counts,
-                                 resolve_sampling_strategy)
+from .resample import (SMOTE, RandomOverSampler, SamplerEstimator, check_xy, encode_strategy, knn,
+                                 label_counts, resolve_sampling_strategy)
 from .metrics import DomainFeatures, per_class_quality, predict
 from .generators import GENERATIVE, SynthesisGenerator, check_generator, check_generator_shape
 
@@ -65,7 +65,7 @@ def oversample(ds:ImageDataset, # the real images
     return ds.subset(ros.sample_indices_)
 
 # %% ../nbs/11_synth.ipynb #b4a6c524
-class GenerativeOverSampler:
+class GenerativeOverSampler(SamplerEstimator):
     "Over-sample images with imbalanced-learn's face, by a generator family or a classical peer."
     def __init__(self, generator:str='cvae', # one of METHODS: a family, or 'random', 'smote', 'augment'
                  sampling_strategy='auto', # how many to add per class, resolved as imbalanced-learn does
@@ -116,6 +116,7 @@ def fit_resample(self:GenerativeOverSampler, X, # images (N, C, H, W) in `value_
         raise DataError(f"X must be images (N, C, H, W), got shape {tuple(Xt.shape)}; reshape flat samples "
                         f"first")
     check_in_range(Xt, self.value_range, 'X')
+    self.n_features_in_ = int(np.prod(Xt.shape[1:]))
     if self.generator in GENERATIVE: check_generator_shape(self.generator, Xt.shape[1:])
     strategy = encode_strategy(self.sampling_strategy, y, names)
     self.sampling_strategy_ = synthesis_targets(yt.cpu().numpy(), strategy, self.enlarge)

@@ -136,7 +136,7 @@ def test_bad_inputs():
     with pytest.raises(ConfigError, match="'minority' cannot be used to under-sample"): RandomUnderSampler('minority').fit_resample(X, y)
     with pytest.raises(ConfigError, match="'majority' cannot be used to over-sample"): SMOTE('majority').fit_resample(X, y)
     with pytest.raises(ConfigError, match='unknown sampling_strategy'): SMOTE('balanced').fit_resample(X, y)
-    with pytest.raises(ConfigError, match='k_neighbors must be'): SMOTE(k_neighbors=0)
+    with pytest.raises(ConfigError, match='k_neighbors must be'): SMOTE(k_neighbors=0).fit_resample(X, y)
     with pytest.raises(DataError, match='floating point'): SMOTE().fit_resample(X.astype(np.int64), y)
 
 
@@ -150,3 +150,36 @@ def test_class_weights_and_sampler():
     draws = torch.tensor(list(weighted_sampler(y, num_samples=40000, generator=make_generator(0))))
     share = torch.bincount(torch.tensor(y)[draws], minlength=4).float() / 40000
     assert (share - 0.25).abs().max() < 0.015
+
+
+# ---------- scikit-learn citizens: imbalanced-learn's own sampler checks, on 2-D data
+from imblearn.utils.estimator_checks import parametrize_with_checks
+
+
+@parametrize_with_checks([RandomOverSampler(random_state=0), SMOTE(random_state=0),
+                          RandomUnderSampler(random_state=0)])
+def test_imbalanced_learn_sampler_checks(estimator, check):
+    "All of them apply; the pandas one skips itself where pandas is not installed (it is not a dependency)."
+    check(estimator)
+
+
+def test_grid_search_over_an_imblearn_pipeline_with_our_smote():
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from imblearn.pipeline import Pipeline
+    X, y = make_classification(300, n_features=5, n_informative=3, n_classes=3, weights=[0.8, 0.15, 0.05],
+                               random_state=1)
+    pipe = Pipeline([('smote', SMOTE(random_state=0)), ('clf', LogisticRegression(max_iter=500))])
+    search = GridSearchCV(pipe, {'smote__k_neighbors': [1, 2, 3]}, cv=3, error_score='raise').fit(X, y)
+    assert search.best_params_['smote__k_neighbors'] in (1, 2, 3)
+    assert np.isfinite(search.cv_results_['mean_test_score']).all()
+
+
+def test_every_sampler_clones():
+    from sklearn.base import clone
+    from genai_data.synth import GenerativeOverSampler
+    for s in (RandomOverSampler(random_state=3), SMOTE(k_neighbors=2), RandomUnderSampler(replacement=True),
+              GenerativeOverSampler('latent-smote', random_state=1, updates=7, k_neighbors=2)):
+        c = clone(s)
+        assert type(c) is type(s) and c.get_params() == s.get_params() and c is not s
