@@ -121,7 +121,7 @@ def prepare(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a fold
     return summary
 
 # %% ../nbs/14_cli.ipynb #a7c800fa
-def verify_command(folder:str|Path, # a folder genai-data run wrote
+def verify_command(folder:str|Path, # a folder genai-data run, evaluate or sample wrote
                    quiet:bool=False) -> bool:
     "`genai-data verify DIR`: check an export against its manifest, print what differs; True if all match."
     from genai_data.export import verify_dataset
@@ -136,7 +136,7 @@ def verify_command(folder:str|Path, # a folder genai-data run wrote
         print("manifest.json was edited after it was written (its own SHA-256 differs)", file=sys.stderr)
     print(f"genai-data verify: {folder} does NOT match its manifest: {len(r['missing'])} missing, "
           f"{len(r['changed'])} changed, {len(r['unexpected'])} unexpected file(s), {len(r['links'])} "
-          f"link(s), {len(r['claims'])} claim(s) that disagree with report.json"
+          f"link(s), {len(r['claims'])} claim(s) that disagree with the export"
           + (', the manifest edited' if r['manifest_edited'] else ''), file=sys.stderr)
     return False
 
@@ -150,6 +150,16 @@ def _add_source_flags(parser):
                         help='leave out unreadable image files instead of stopping')
     parser.add_argument('--input-range', default=None, choices=['[0,1]', '[-1,1]', 'uint8'],
                         help='value range of float images in an .npz that does not state it')
+
+# %% ../nbs/14_cli.ipynb #b8325dd8
+def _add_output_flags(parser, device:bool=True):
+    "The flags every writing stage shares: --device (when it computes), --force and --quiet."
+    if device:
+        parser.add_argument('--device', default=None,
+                            help="'cpu', 'cuda', 'mps' (default: the best available)")
+    parser.add_argument('--force', action='store_true',
+                        help='replace an --out folder genai-data wrote, once the new one is complete')
+    parser.add_argument('--quiet', action='store_true', help='print nothing')
 
 # %% ../nbs/14_cli.ipynb #fa0ff016
 def _add_prepare(sub):
@@ -170,9 +180,7 @@ def _add_prepare(sub):
     pp.add_argument('--value-range', dest='output_range', default='[0,1]', choices=['[0,1]', '[-1,1]'],
                     help='range of the written images')
     _add_source_flags(pp)
-    pp.add_argument('--force', action='store_true',
-                    help='replace an --out folder genai-data wrote, once the new one is complete')
-    pp.add_argument('--quiet', action='store_true', help='print nothing')
+    _add_output_flags(pp, device=False)
     return pp
 
 # %% ../nbs/14_cli.ipynb #a34249cd
@@ -265,10 +273,7 @@ def _add_run(sub):
     _add_gate_flags(rp)
     rp.add_argument('--resume', action='store_true',
                     help='continue an interrupted run with the same settings')
-    rp.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
-    rp.add_argument('--force', action='store_true',
-                    help='replace an --out folder genai-data wrote, once the new one is complete')
-    rp.add_argument('--quiet', action='store_true', help='print nothing')
+    _add_output_flags(rp)
     return rp
 
 # %% ../nbs/14_cli.ipynb #e74dcc8a
@@ -298,11 +303,44 @@ def _add_evaluate(sub):
     ep.add_argument('--input-range', default=None, choices=['[0,1]', '[-1,1]', 'uint8'],
                     help='value range of float images in an .npz that does not state it')
     _add_gate_flags(ep)
-    ep.add_argument('--device', default=None, help="'cpu', 'cuda', 'mps' (default: the best available)")
-    ep.add_argument('--force', action='store_true',
-                    help='replace an --out folder genai-data wrote, once the new one is complete')
-    ep.add_argument('--quiet', action='store_true', help='print nothing')
+    _add_output_flags(ep)
     return ep
+
+# %% ../nbs/14_cli.ipynb #79b7c34a
+def _add_train(sub):
+    "The `train` sub-parser: its flags are TrainConfig's fields."
+    from genai_data.generators import GENERATIVE, DEFAULT_UPDATES
+    tp = sub.add_parser('train', help='train one generator on the training part run would use, and save it',
+                        description='Train one class-conditional generator on the training part of --dataset '
+                                    '(the same split, long tail and seed as run) and save generator.pt and '
+                                    'training.json to --out, for genai-data sample.')
+    _add_run_data(tp)
+    tp.add_argument('--generator', default='cvae', choices=GENERATIVE, help='generator family (default cvae)')
+    tp.add_argument('--updates', type=int, default=None,
+                    help="training budget in optimizer updates (default: what the family's lesson validated: "
+                         + ', '.join(f'{g} {n}' for g, n in DEFAULT_UPDATES.items()) + ')')
+    _add_output_flags(tp)
+    return tp
+
+# %% ../nbs/14_cli.ipynb #02c91d89
+def _add_sample(sub):
+    "The `sample` sub-parser: its flags are SampleConfig's fields."
+    sp = sub.add_parser('sample', help='draw images per class from a saved generator; export with a manifest',
+                        description='Draw images of every class (--per-class N) or of chosen '
+                                    'classes (--counts CLASS=N,...) from a generator that train or run '
+                                    'saved, and write them as PNG class folders, synthetic.npz and '
+                                    "manifest.json to --out. With run's --seed and the counts it added, it "
+                                    "draws run's images again (when run did not filter).")
+    sp.add_argument('--generator', required=True,
+                    help='a generator.pt, or a folder genai-data train or run wrote')
+    sp.add_argument('--out', required=True,
+                    help='output folder: a new one, or one genai-data wrote (with --force)')
+    sp.add_argument('--per-class', type=int, default=None, metavar='N', help='draw N images of every class')
+    sp.add_argument('--counts', default=None, metavar='CLASS=N,...',
+                    help='instead, draw N images of each named class, e.g. 9=100,8=50')
+    sp.add_argument('--seed', type=int, default=0, help='seed of the draw (default 0)')
+    _add_output_flags(sp)
+    return sp
 
 # %% ../nbs/14_cli.ipynb #cb21c68c
 def build_parser() -> argparse.ArgumentParser:
@@ -312,11 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
                        'Prepare, augment, balance and synthesise labelled image datasets.')
     p.add_argument('--version', action='version', version=f'genai_data {genai_data.__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    _add_prepare(sub); _add_run(sub); _add_evaluate(sub)
+    _add_prepare(sub); _add_run(sub); _add_evaluate(sub); _add_train(sub); _add_sample(sub)
     vp = sub.add_parser('verify', help='re-hash an exported dataset against its manifest.json',
                         description='Check every file listed in DIR/manifest.json against its SHA-256; exit '
                                     '1 if any is missing, changed or unexpected.')
-    vp.add_argument('dir', help='a folder written by genai-data run')
+    vp.add_argument('dir', help='a folder written by genai-data run, evaluate or sample')
     vp.add_argument('--quiet', action='store_true', help='print nothing when everything matches')
     return p
 
@@ -376,6 +414,11 @@ def _dispatch(args) -> int:
     elif args.command == 'evaluate':
         from genai_data.evaluate import EvaluateConfig, evaluate_synthetic
         evaluate_synthetic(EvaluateConfig(**{f.name: getattr(args, f.name) for f in fields(EvaluateConfig)}))
+    elif args.command in ('train', 'sample'):
+        from genai_data.stages import SampleConfig, TrainConfig, sample_generator, train_generator
+        config, stage = (TrainConfig, train_generator) if args.command == 'train' else (SampleConfig,
+                                                                                     sample_generator)
+        stage(config(**{f.name: getattr(args, f.name) for f in fields(config)}))
     elif args.command == 'verify' and not verify_command(args.dir, args.quiet): return 1
     return 0
 

@@ -15,11 +15,11 @@ import torch
 # %% auto #0
 __all__ = ['DEVICE_ENV_VAR', 'VALUE_RANGES', 'TMP_MARKER', 'OUTPUT_MARKER', 'GenaiDataError', 'DataError', 'ConfigError',
            'DatasetNotFoundError', 'OutputExistsError', 'OutputWriteError', 'arg_words', 'say_arg', 'get_device',
-           'check_seed', 'seed_everything', 'make_generator', 'draw_noise', 'memory_bytes', 'check_sample_count',
-           'check_value_range', 'range_bounds', 'convert_range', 'guess_value_range', 'check_in_range', 'image_grid',
-           'show_images', 'grid_png', 'figure_png', 'StaleTemporaryRemoved', 'cleanup_stale_temporaries',
-           'atomic_write', 'is_tool_output', 'check_output_dir', 'atomic_dir', 'CorruptFileError', 'sha256_bytes',
-           'sha256_file', 'save_checked', 'load_checked', 'save_figure']
+           'check_seed', 'is_finite_number', 'seed_everything', 'make_generator', 'draw_noise', 'memory_bytes',
+           'check_sample_count', 'check_value_range', 'range_bounds', 'convert_range', 'guess_value_range',
+           'check_in_range', 'image_grid', 'show_images', 'grid_png', 'figure_png', 'StaleTemporaryRemoved',
+           'cleanup_stale_temporaries', 'atomic_write', 'is_tool_output', 'check_output_dir', 'atomic_dir',
+           'CorruptFileError', 'sha256_bytes', 'sha256_file', 'save_checked', 'load_checked', 'save_figure']
 
 # %% ../nbs/00_core.ipynb #34ef91c3
 class GenaiDataError(Exception):
@@ -102,6 +102,11 @@ def check_seed(seed, arg:str='seed') -> int:
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
         raise ConfigError(f"{say_arg(arg)} must be an integer in [0, 2**32), got {seed!r}")
     return int(seed)
+
+# %% ../nbs/00_core.ipynb #4602fe37
+def is_finite_number(value) -> bool:
+    "Whether `value` is a real, finite number and not a bool (True is 1 to Python, never to a user)."
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 # %% ../nbs/00_core.ipynb #2443be9c
 def seed_everything(seed:int=0, # the seed for Python, NumPy and PyTorch

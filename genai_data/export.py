@@ -7,6 +7,7 @@ Docs: https://genai-data.github.io/genai_data/export.html.md"""
 # %% ../nbs/14_export.ipynb #a51c6882
 from __future__ import annotations
 import base64, hashlib, json, os, platform
+from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
 import torch
@@ -17,14 +18,15 @@ from .data import ImageDataset, plot_class_counts, quantize, save_image_folder
 from .gate import ARM_WORDS, GATE_METRICS, METRIC_WORDS, comparison_words
 
 # %% auto #0
-__all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'REPORT_SECTIONS', 'QUALITY_WORDS', 'FILTER_WORDS', 'REPORT_CSS', 'REPORT_HEAD',
-           'REPORT_TAIL', 'REPORT_BLOCKS', 'REPORT_TEMPLATE', 'VERDICT_COLOURS', 'save_npz', 'hash_tree', 'links_in',
-           'gain_forest', 'budget_curve', 'report_context', 'render_report', 'versions', 'manifest_digest',
-           'export_synthetic', 'verify_dataset']
+__all__ = ['MANIFEST', 'MANIFEST_FORMAT', 'SAMPLES_FORMAT', 'REPORT_SECTIONS', 'QUALITY_WORDS', 'FILTER_WORDS', 'REPORT_CSS',
+           'REPORT_HEAD', 'REPORT_TAIL', 'REPORT_BLOCKS', 'REPORT_TEMPLATE', 'VERDICT_COLOURS', 'save_npz', 'hash_tree',
+           'links_in', 'gain_forest', 'budget_curve', 'report_context', 'render_report', 'versions', 'manifest_digest',
+           'export_synthetic', 'export_samples', 'verify_dataset']
 
 # %% ../nbs/14_export.ipynb #7d29e095
 MANIFEST = 'manifest.json'
 MANIFEST_FORMAT = 'genai_data.synth.manifest/1'
+SAMPLES_FORMAT = 'genai_data.samples.manifest/1'   # what genai-data sample writes: images, no verdict
 
 def save_npz(path:Path, # the .npz file to write
              ds:ImageDataset, # its images are stored as 8 bits
@@ -364,6 +366,13 @@ def _claims_against_report(m:dict, folder:Path) -> list[str]:
         wrong.append('sample count')
     return wrong
 
+# %% ../nbs/14_export.ipynb #1976da31
+def _sample_entries(folder:Path, sub:str, synthetic:ImageDataset, family:str, seed:int) -> list[dict]:
+    "One manifest entry per written image: its file, class, origin and seed, in the dataset's order."
+    folders = json.loads((folder / sub / 'classes.json').read_text(encoding='utf-8'))
+    return [{'file': f"{sub}/{folders[int(c)]['folder']}/{i:06d}.png", 'class': synthetic.classes[int(c)],
+             'origin': family, 'seed': seed} for i, c in enumerate(synthetic.labels.tolist())]
+
 # %% ../nbs/14_export.ipynb #c842f4bd
 def export_synthetic(folder:Path, # an empty folder (the temporary one of atomic_dir)
                      train:ImageDataset, synthetic:ImageDataset, # real training images, synthetic images
@@ -378,38 +387,67 @@ def export_synthetic(folder:Path, # an empty folder (the temporary one of atomic
     with atomic_write(folder / 'report.json', 'w', encoding='utf-8') as f: json.dump(report, f, indent=1)
     with atomic_write(folder / 'report.html', 'w', encoding='utf-8') as f:
         f.write(render_report(report, train, synthetic))
-    folders = json.loads((folder / sub / 'classes.json').read_text(encoding='utf-8'))
-    samples = [{'file': f"{sub}/{folders[int(c)]['folder']}/{i:06d}.png", 'class': synthetic.classes[int(c)],
-                'origin': family, 'seed': seed} for i, c in enumerate(synthetic.labels.tolist())]
     manifest = {'format': MANIFEST_FORMAT, 'created': report['created'],
                 'accepted': report['decision']['accepted'],
                 'source': report['dataset'], 'generator': report['generator'],
                 'config': report['provenance'].get('config'),
                 'config_sha256': report['provenance'].get('config_sha256'),
                 'gate': {k: report['gate'][k] for k in ('verdict', 'comparisons', 'per_class', 'seeds')},
-                'versions': report['provenance']['versions'], 'samples': samples, 'files': hash_tree(folder)}
+                'versions': report['provenance']['versions'],
+                'samples': _sample_entries(folder, sub, synthetic, family, seed), 'files': hash_tree(folder)}
     manifest['manifest_sha256'] = manifest_digest(manifest)
     with atomic_write(folder / MANIFEST, 'w', encoding='utf-8') as f: json.dump(manifest, f, indent=1)
     return manifest
 
+# %% ../nbs/14_export.ipynb #0c11d776
+def export_samples(folder:Path, # an empty folder (the temporary one of atomic_dir)
+                   synthetic:ImageDataset, # the images drawn
+                   generator:dict, # what drew them: family, updates, seed, sha256 and path of generator.pt
+                   seed:int, # the seed of the draw
+                   config:dict) -> dict: # the settings of the command, for the record
+    "Write images drawn from a saved generator as PNG class folders and .npz, with manifest.json; return it."
+    _write_arrays(folder, synthetic, synthetic, 'synthetic', generator['family'], seed, combined=False)
+    manifest = {'format': SAMPLES_FORMAT, 'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+                'generator': generator, 'config': config, 'versions': versions(),
+                'samples': _sample_entries(folder, 'synthetic', synthetic, generator['family'], seed),
+                'files': hash_tree(folder)}
+    manifest['manifest_sha256'] = manifest_digest(manifest)
+    with atomic_write(folder / MANIFEST, 'w', encoding='utf-8') as f: json.dump(manifest, f, indent=1)
+    return manifest
+
+# %% ../nbs/14_export.ipynb #69576c37
+def _claims_of_samples(m:dict, folder:Path) -> list[str]:
+    "The claims of a samples manifest that disagree with its class folders (empty: all agree)."
+    try: folders = {f['folder']: f['class']
+                    for f in json.loads((folder / 'synthetic' / 'classes.json').read_text(encoding='utf-8'))}
+    except (OSError, ValueError, KeyError, TypeError): return ['synthetic/classes.json cannot be read']
+    family = (m.get('generator') or {}).get('family')
+    for s in m.get('samples', []):
+        parts = str(s.get('file', '')).split('/')
+        if len(parts) != 3 or folders.get(parts[1]) != s.get('class') or s.get('origin') != family:
+            return [f"sample {s.get('file')!r}"]
+    return []
+
 # %% ../nbs/14_export.ipynb #c3728271
-def verify_dataset(folder:str|Path) -> dict: # a folder written by genai-data run
+def verify_dataset(folder:str|Path) -> dict: # a folder written by genai-data run, evaluate or sample
     "Check an export against its manifest: ok, and every difference (files, links, the manifest's claims)."
     folder = Path(folder)
     if not (folder / MANIFEST).is_file():
-        raise DatasetNotFoundError(f"{folder} has no {MANIFEST}; give a folder written by genai-data run")
+        raise DatasetNotFoundError(f"{folder} has no {MANIFEST}; give a folder written by genai-data run, "
+                                   f"evaluate or sample")
     try: m = json.loads((folder / MANIFEST).read_text(encoding='utf-8'))
     except ValueError as e:
         raise CorruptFileError(f"{folder / MANIFEST} is not valid JSON ({e}); the export is damaged") from e
-    if not isinstance(m, dict) or m.get('format') != MANIFEST_FORMAT or not isinstance(m.get('files'), dict):
+    known = (MANIFEST_FORMAT, SAMPLES_FORMAT)
+    if not isinstance(m, dict) or m.get('format') not in known or not isinstance(m.get('files'), dict):
         raise CorruptFileError(f"{folder / MANIFEST} is not a genai_data manifest (format "
-                               f"{MANIFEST_FORMAT!r})")
+                               f"{MANIFEST_FORMAT!r} or {SAMPLES_FORMAT!r})")
     now = hash_tree(folder)
+    claims = _claims_against_report if m['format'] == MANIFEST_FORMAT else _claims_of_samples
     r = {'checked': len(m['files']), 'missing': sorted(set(m['files']) - set(now)),
          'changed': sorted(f for f in m['files'] if f in now and now[f] != m['files'][f]),
          'unexpected': sorted(set(now) - set(m['files'])), 'links': links_in(folder),
-         'manifest_edited': m.get('manifest_sha256') != manifest_digest(m),
-         'claims': _claims_against_report(m, folder)}
+         'manifest_edited': m.get('manifest_sha256') != manifest_digest(m), 'claims': claims(m, folder)}
     r['ok'] = not any(r[k] for k in ('missing', 'changed', 'unexpected', 'links', 'manifest_edited',
                                      'claims'))
     return r

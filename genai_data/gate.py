@@ -6,10 +6,10 @@ Docs: https://genai-data.github.io/genai_data/gate.html.md"""
 
 # %% ../nbs/12_gate.ipynb #806d8191
 from __future__ import annotations
-import math, time
+import time
 import numpy as np
 import torch
-from .core import ConfigError, DataError, make_generator, say_arg
+from .core import ConfigError, DataError, is_finite_number, make_generator, say_arg
 from .data import ImageDataset
 from .learner import Callback
 from .metrics import CLASSIFIER_UPDATES, fit_judge, predict, train_classifier
@@ -147,10 +147,9 @@ def arm_datasets(train:ImageDataset, # the real training images (the generator's
 def check_synthetic_mix(share, # the share of each class's top-up that is synthetic
                         weight) -> None: # the loss weight of a synthetic image
     "Refuse a share outside [0, 1] or a weight that is not a finite number > 0, naming the setting."
-    if isinstance(share, bool) or not (isinstance(share, (int, float)) and 0 <= share <= 1):
+    if not (is_finite_number(share) and 0 <= share <= 1):
         raise ConfigError(f"{say_arg('synthetic_share')} must be a number from 0 to 1, got {share!r}")
-    finite = isinstance(weight, (int, float)) and not isinstance(weight, bool) and math.isfinite(weight)
-    if not (finite and weight > 0):
+    if not (is_finite_number(weight) and weight > 0):
         raise ConfigError(f"{say_arg('synthetic_weight')} must be a finite number > 0, got {weight!r}")
 
 # %% ../nbs/12_gate.ipynb #cf299d9f
@@ -165,6 +164,10 @@ class PredictAt(Callback):
 
 # %% ../nbs/12_gate.ipynb #cf299da1
 CONVERGED_RISE = 0.01   # real alone may still gain this much balanced accuracy late in its budget
+
+def _mean_balanced_acc(preds:torch.Tensor, y:torch.Tensor, k:int) -> float:
+    "The balanced accuracy of (S, n) predictions of labels y (k classes), averaged over the S seeds."
+    return confusion_metrics(confusion(preds, y.expand(len(preds), -1), k), [0])['balanced_acc'].mean().item()
 
 def _pick_per_seed(preds:list, y:torch.Tensor, k:int, best:bool) -> torch.Tensor:
     "(S, n): per seed, the snapshot among `preds` ((S, n) each) with the best (or worst) balanced accuracy."
@@ -181,8 +184,7 @@ def gate_evidence(early:list, # (S, n) held-out predictions of real alone at B/2
     e, l = _pick_per_seed(early, y, k, best=True), _pick_per_seed(late, y, k, best=False)
     boot = paired_bootstrap({'early': e, 'late': l}, y, k, [0], n_boot)
     lo, _ = interval(boot['late']['balanced_acc'] - boot['early']['balanced_acc'])
-    bacc = lambda p: confusion_metrics(confusion(p, y.expand(len(p), -1), k), [0])['balanced_acc'].mean()
-    at_early, at_late = bacc(e).item(), bacc(l).item()
+    at_early, at_late = _mean_balanced_acc(e, y, k), _mean_balanced_acc(l, y, k)
     reasons = []
     if len(l) < 2:
         reasons.append(f"one seed gives no spread over seeds; set {say_arg('gate_seeds', 3)}")
@@ -199,9 +201,8 @@ def learning_points(snapshots:dict, # {arm: [(S, n) held-out predictions at each
                     held_out:ImageDataset, steps:list) -> dict:
     "Each arm's balanced accuracy (mean over seeds) at each of `steps` updates: the curve of one budget."
     k, y = held_out.n_classes, held_out.labels
-    bacc = lambda p: confusion_metrics(confusion(p, y.expand(len(p), -1), k), [0])['balanced_acc'].mean()
     return {'updates': list(steps),
-            'balanced_acc': {a: [bacc(p).item() for p in ps] for a, ps in snapshots.items()}}
+            'balanced_acc': {a: [_mean_balanced_acc(p, y, k) for p in ps] for a, ps in snapshots.items()}}
 
 # %% ../nbs/12_gate.ipynb #cf299da0
 def quality_gate(train:ImageDataset, # the real training images (the generator's)

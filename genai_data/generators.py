@@ -98,7 +98,8 @@ def _sampling_name(generator): return 'G' if generator == 'cgan' else 'model'
 def fit(self:SynthesisGenerator, ds:ImageDataset, # real labelled images, any range (converted as needed)
         ckpt_dir:str|Path|None=None, # checkpoints of the training run go here (for resume)
         resume:bool=False, # continue from ckpt_dir/last.pt when it exists
-        progress:bool=False) -> SynthesisGenerator:
+        progress:bool=False, # the Learner's progress bar and a line per epoch
+        cbs=()) -> SynthesisGenerator: # more Learner callbacks, e.g. one that reports progress
     "Train the model on `ds` with the course's recipe; returns self."
     self.image_shape = check_generator_shape(self.generator, ds.shape)
     self.n_classes, self.classes = ds.n_classes, list(ds.classes)
@@ -106,7 +107,8 @@ def fit(self:SynthesisGenerator, ds:ImageDataset, # real labelled images, any ra
     seed_everything(self.seed)
     recipe = generator_recipe(self.generator, self.image_shape, self.n_classes)
     dl = data.dataloader(min(self.batch_size, len(data)), seed=self.seed, drop_last=self.generator == 'cgan')
-    self.learn = Learner(train_dl=dl, device=self.device, progress=progress, ckpt_dir=ckpt_dir, **recipe)
+    self.learn = Learner(train_dl=dl, device=self.device, progress=progress, ckpt_dir=ckpt_dir, cbs=list(cbs),
+                         **recipe)
     last = Path(ckpt_dir) / 'last.pt' if ckpt_dir else None
     t0 = time.perf_counter()
     resume_from = last if resume and last is not None and last.exists() else None

@@ -6,7 +6,7 @@ Docs: https://genai-data.github.io/genai_data/pipeline.html.md"""
 
 # %% ../nbs/14_pipeline.ipynb #7376adae
 from __future__ import annotations
-import hashlib, json, math, numbers, shutil, time
+import hashlib, json, numbers, shutil, time
 from dataclasses import asdict, dataclass
 from fastcore.basics import patch
 from datetime import datetime, timezone
@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from .core import (ConfigError, DataError, DatasetNotFoundError, atomic_dir, atomic_write,
-                             check_output_dir, check_seed, make_generator, say_arg)
+                             check_output_dir, check_seed, is_finite_number, make_generator, say_arg)
 from .data import (FLOAT_RANGES, TORCHVISION_DATASETS, ImageDataset, check_fractions,
                              check_image_size,
                              clean, dataset_hash, imbalance_counts, load_digits, load_image_folder,
@@ -82,16 +82,14 @@ def _whole(value, name:str, lo:int=1, none:bool=False) -> None:
 def _ratio(value, name:str, what:str) -> None:
     "Refuse anything but a finite number > 1 (or None); `what` says what kind of number."
     if value is None: return
-    if isinstance(value, bool) or not isinstance(value,
-                                                 numbers.Real) or not (value > 1 and math.isfinite(value)):
+    if not (is_finite_number(value) and value > 1):
         raise ConfigError(f"{say_arg(name)} must be {what}, got {value!r}")
 
 # %% ../nbs/14_pipeline.ipynb #812c7f2b
 def _centroid_factor(value, filtering:bool) -> None:
     "Refuse a centroid factor that is not a finite number > 0, or one given without the filter it belongs to."
     if value is None: return
-    finite = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not (finite and value > 0):
+    if not (is_finite_number(value) and value > 0):
         raise ConfigError(f"{say_arg('filter_centroid')} must be a finite number > 0 (DiffuLT uses 2), got "
                           f"{value!r}")
     if not filtering:
@@ -212,7 +210,8 @@ def load_for_run(dataset:str, # what `prepare` takes, or a folder `prepare` wrot
 
 # %% ../nbs/14_pipeline.ipynb #3eb85c16
 def parse_sampling_strategy(text, # 'auto', 'minority', 'all', ..., 'CLASS=N,CLASS=N', or already a dict
-                            classes:list[str]):
+                            classes:list[str],
+                            arg:str='sampling_strategy'): # the setting that gave `text`, for messages
     "A sampling_strategy from the command line: a name, or target counts by class name, in class indices."
     if not isinstance(text, str) or '=' not in text: return text
     out = {}
@@ -220,12 +219,11 @@ def parse_sampling_strategy(text, # 'auto', 'minority', 'all', ..., 'CLASS=N,CLA
         name, _, n = part.partition('=')
         name = name.strip()
         if name not in classes:
-            raise ConfigError(f"unknown class {name!r} in {say_arg('sampling_strategy')} {text!r}; classes "
-                              f"are {classes}")
+            raise ConfigError(f"unknown class {name!r} in {say_arg(arg)} {text!r}; classes are {classes}")
         try: out[classes.index(name)] = int(n)
         except ValueError:
-            raise ConfigError(f"{say_arg('sampling_strategy')} {text!r}: the count for class {name!r} must "
-                              f"be a whole number, got {n!r}") from None
+            raise ConfigError(f"{say_arg(arg)} {text!r}: the count for class {name!r} must be a whole "
+                              f"number, got {n!r}") from None
     return out
 
 # %% ../nbs/14_pipeline.ipynb #e46b9d68
