@@ -21,10 +21,11 @@ from .core import (ConfigError, DataError, DatasetNotFoundError, GenaiDataError,
 __all__ = ['FLOAT_RANGES', 'MAX_IMAGE_SIZE', 'IMAGE_EXTENSIONS', 'CLASSES_FILE', 'TORCHVISION_DATASETS', 'check_model_labels',
            'balanced_labels', 'one_hot_labels', 'check_class_names', 'ImageDataset', 'tensor_dataloader',
            'check_image_size', 'resize_images', 'load_digits', 'SkippedFilesWarning', 'load_image_folder',
-           'safe_folder_name', 'save_image_folder', 'to_float_range', 'encode_labels', 'read_npz', 'load_npz',
-           'load_torchvision', 'write_idx_mnist', 'ToyData', 'ring_of_gaussians', 'grid_of_gaussians', 'CleanReport',
-           'clean', 'channel_stats', 'standardize', 'check_fractions', 'stratified_split', 'imbalance_counts',
-           'make_imbalanced', 'plot_class_counts', 'save_splits', 'load_splits', 'quantize', 'dataset_hash']
+           'safe_folder_name', 'class_folder_names', 'save_image_folder', 'to_float_range', 'encode_labels', 'read_npz',
+           'load_npz', 'load_torchvision', 'write_idx_mnist', 'ToyData', 'ring_of_gaussians', 'grid_of_gaussians',
+           'CleanReport', 'clean', 'channel_stats', 'standardize', 'check_fractions', 'stratified_split',
+           'imbalance_counts', 'make_imbalanced', 'plot_class_counts', 'save_splits', 'load_splits', 'quantize',
+           'dataset_hash']
 
 # %% ../nbs/01_data.ipynb #072c243a
 FLOAT_RANGES = ('[0,1]', '[-1,1]')
@@ -420,6 +421,17 @@ def safe_folder_name(name:str, # a class name (already checked by check_class_na
     s = s.lstrip('.').strip() or 'class'
     return s[:100]
 
+# %% ../nbs/01_data.ipynb #9fc4e41b
+def class_folder_names(classes:list[str], # the class names
+                       present:set) -> list: # the class indices that have images
+    "A safe, case-distinct folder name per class that has images, else None (readers refuse empty folders)."
+    folders, used = [], set()
+    for c in classes:
+        f = safe_folder_name(c)
+        while f.casefold() in used: f = f"{f}_{len(used)}"
+        used.add(f.casefold()); folders.append(f)
+    return [f if k in present else None for k, f in enumerate(folders)]
+
 # %% ../nbs/01_data.ipynb #05b499ec
 def save_image_folder(ds:ImageDataset, # the dataset to write
                       root:str|Path, # a new folder (or one this library wrote, with overwrite=True)
@@ -428,15 +440,8 @@ def save_image_folder(ds:ImageDataset, # the dataset to write
                      ) -> Path:
     "Write `ds` atomically as an ImageFolder tree: a safe folder per class; `classes.json` maps them back."
     from PIL import Image
-    folders, used = [], set()
-    for c in ds.classes:
-        f = safe_folder_name(c)
-        while f.casefold() in used: f = f"{f}_{len(used)}"
-        used.add(f.casefold()); folders.append(f)
     x = convert_range(ds.images, ds.value_range, 'uint8').permute(0, 2, 3, 1).numpy()
-    present = set(ds.labels.tolist())
-    folders = [f if k in present else None
-               for k, f in enumerate(folders)]   # ImageFolder readers refuse empty folders
+    folders = class_folder_names(ds.classes, set(ds.labels.tolist()))
     with atomic_dir(root, overwrite=overwrite, kind='image folder', arg='root') as tmp:
         for f in folders:
             if f: (tmp / f).mkdir()

@@ -14,7 +14,7 @@ import torch
 import genai_data
 from .core import (OUTPUT_MARKER, TMP_MARKER, CorruptFileError, DatasetNotFoundError, atomic_write,
                              convert_range, figure_png, grid_png, sha256_file)
-from .data import ImageDataset, plot_class_counts, quantize, save_image_folder
+from .data import ImageDataset, class_folder_names, plot_class_counts, quantize, save_image_folder
 from .gate import ARM_WORDS, GATE_METRICS, METRIC_WORDS, comparison_words
 
 # %% auto #0
@@ -367,11 +367,11 @@ def _claims_against_report(m:dict, folder:Path) -> list[str]:
     return wrong
 
 # %% ../nbs/14_export.ipynb #1976da31
-def _sample_entries(folder:Path, sub:str, synthetic:ImageDataset, family:str, seed:int) -> list[dict]:
-    "One manifest entry per written image: its file, class, origin and seed, in the dataset's order."
+def _sample_entries(folder:Path, sub:str, labels:torch.Tensor, classes:list, family:str, seed:int) -> list:
+    "One manifest entry per written image: its file, class, origin and seed, in the written order."
     folders = json.loads((folder / sub / 'classes.json').read_text(encoding='utf-8'))
-    return [{'file': f"{sub}/{folders[int(c)]['folder']}/{i:06d}.png", 'class': synthetic.classes[int(c)],
-             'origin': family, 'seed': seed} for i, c in enumerate(synthetic.labels.tolist())]
+    return [{'file': f"{sub}/{folders[int(c)]['folder']}/{i:06d}.png", 'class': classes[int(c)],
+             'origin': family, 'seed': seed} for i, c in enumerate(labels.tolist())]
 
 # %% ../nbs/14_export.ipynb #c842f4bd
 def export_synthetic(folder:Path, # an empty folder (the temporary one of atomic_dir)
@@ -394,22 +394,48 @@ def export_synthetic(folder:Path, # an empty folder (the temporary one of atomic
                 'config_sha256': report['provenance'].get('config_sha256'),
                 'gate': {k: report['gate'][k] for k in ('verdict', 'comparisons', 'per_class', 'seeds')},
                 'versions': report['provenance']['versions'],
-                'samples': _sample_entries(folder, sub, synthetic, family, seed), 'files': hash_tree(folder)}
+                'samples': _sample_entries(folder, sub, synthetic.labels, synthetic.classes, family, seed),
+                'files': hash_tree(folder)}
     manifest['manifest_sha256'] = manifest_digest(manifest)
     with atomic_write(folder / MANIFEST, 'w', encoding='utf-8') as f: json.dump(manifest, f, indent=1)
     return manifest
 
 # %% ../nbs/14_export.ipynb #0c11d776
+def _write_png(img:np.ndarray, path:Path):
+    "One (H, W, C) uint8 image as a PNG file (grey when C is 1)."
+    from PIL import Image
+    Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(path)
+
 def export_samples(folder:Path, # an empty folder (the temporary one of atomic_dir)
-                   synthetic:ImageDataset, # the images drawn
+                   labels:torch.Tensor, # the class index of every image, in drawing order
+                   batches, # the images as uint8 (b, C, H, W) tensors, in the order of `labels`
+                   classes:list[str], # the class names
                    generator:dict, # what drew them: family, updates, seed, sha256 and path of generator.pt
                    seed:int, # the seed of the draw
                    config:dict) -> dict: # the settings of the command, for the record
-    "Write images drawn from a saved generator as PNG class folders and .npz, with manifest.json; return it."
-    _write_arrays(folder, synthetic, synthetic, 'synthetic', generator['family'], seed, combined=False)
+    "Write drawn images batch by batch (never all in memory) as PNG folders and .npz, with manifest.json."
+    n, family, sub = len(labels), generator['family'], folder / 'synthetic'
+    folders = class_folder_names(classes, set(labels.tolist()))
+    for f in filter(None, folders): (sub / f).mkdir(parents=True)
+    x, done = None, 0                                    # x: the images in a file on disk, not in memory
+    for xb in batches:
+        if x is None:
+            x = np.lib.format.open_memmap(folder / '.images.npy', 'w+', np.uint8, (n, *xb.shape[1:]))
+        for i, img in enumerate(xb.permute(0, 2, 3, 1).numpy(), start=done):
+            _write_png(img, sub / folders[int(labels[i])] / f'{i:06d}.png')
+        x[done:done + len(xb)] = xb.numpy(); done += len(xb)
+    if done != n: raise ValueError(f"the batches held {done} images for {n} labels")
+    with atomic_write(sub / 'classes.json', 'w', encoding='utf-8') as fh:
+        json.dump([{'folder': f, 'class': c} for f, c in zip(folders, classes)], fh, indent=1,
+                  ensure_ascii=False)
+    with atomic_write(folder / 'synthetic.npz', 'wb') as f:
+        np.savez_compressed(f, x=x, y=labels.numpy(), classes=np.array(classes),
+                            value_range=np.array('uint8'), origin=np.array([family] * n),
+                            seed=np.full(n, seed))
+    del x; (folder / '.images.npy').unlink()
     manifest = {'format': SAMPLES_FORMAT, 'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
                 'generator': generator, 'config': config, 'versions': versions(),
-                'samples': _sample_entries(folder, 'synthetic', synthetic, generator['family'], seed),
+                'samples': _sample_entries(folder, 'synthetic', labels, classes, family, seed),
                 'files': hash_tree(folder)}
     manifest['manifest_sha256'] = manifest_digest(manifest)
     with atomic_write(folder / MANIFEST, 'w', encoding='utf-8') as f: json.dump(manifest, f, indent=1)

@@ -6,24 +6,23 @@ Docs: https://genai-data.github.io/genai_data/stages.html.md"""
 
 # %% ../nbs/14_stages.ipynb #692ff496
 from __future__ import annotations
-import json, math, numbers, time
+import json, math, numbers, shutil, time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 import torch
 from fastcore.basics import patch
 from .core import (ConfigError, DatasetNotFoundError, atomic_dir, atomic_write, check_output_dir,
-                             check_sample_count, check_seed, make_generator, say_arg, sha256_file)
+                             check_seed, convert_range, make_generator, say_arg, sha256_file)
 from .data import dataset_hash
 from .learner import Callback
 from .generators import GENERATIVE, SynthesisGenerator, check_generator, check_generator_shape
-from .synth import draw_per_class
 from .export import export_samples, versions
 from .pipeline import RunConfig, load_for_run, parse_sampling_strategy
 
 # %% auto #0
 __all__ = ['TRAINING_FILE', 'CHUNK', 'TrainConfig', 'UpdateProgress', 'train_generator', 'SampleConfig', 'sample_counts',
-           'chunked_sampler', 'generator_file', 'sample_generator']
+           'draw_batches', 'generator_file', 'sample_generator']
 
 # %% ../nbs/14_stages.ipynb #7bfffeb3
 @dataclass
@@ -144,8 +143,7 @@ def check(self:SampleConfig) -> SampleConfig:
 
 # %% ../nbs/14_stages.ipynb #e59abb9c
 def sample_counts(config:SampleConfig, # per_class or counts
-                  classes:list[str], # the generator's classes
-                  image_shape) -> dict: # the shape of one image, to check the total against memory
+                  classes:list[str]) -> dict: # the generator's classes
     "{class index: images to draw}, in class order, from `per_class` or `counts`; every problem in one line."
     if config.per_class is not None: add = {c: config.per_class for c in range(len(classes))}
     else:
@@ -162,23 +160,24 @@ def sample_counts(config:SampleConfig, # per_class or counts
     if sum(add.values()) == 0:
         raise ConfigError(f"{say_arg('counts')} asks for no images at all; give at least one class a count "
                           f"> 0")
-    check_sample_count(sum(add.values()), image_shape, 'counts' if config.counts is not None else 'per_class')
     return add
 
 # %% ../nbs/14_stages.ipynb #20abb071
 CHUNK = 2000   # images per progress line: whole batches of SynthesisGenerator.sample's 500
 
-def chunked_sampler(model:SynthesisGenerator, say, chunk:int=CHUNK):
-    "A `draw_per_class` sampler that draws `chunk` images at a time and says how far it is and the time left."
-    def sample(y:torch.Tensor, seed:int) -> torch.Tensor:
-        rng, parts, t0 = make_generator(seed), [], time.perf_counter()
-        for i in range(0, len(y), chunk):
-            parts.append(model.sample(len(y[i:i + chunk]), y[i:i + chunk], rng=rng))
-            done, spent = i + len(parts[-1]), time.perf_counter() - t0
-            left = spent / done * (len(y) - done)
-            say(f"      drawn {done}/{len(y)} images ({spent:.0f}s, about {left:.0f}s left)")
-        return torch.cat(parts)
-    return sample
+def draw_batches(model:SynthesisGenerator, # a trained (or loaded) generator
+                 labels:torch.Tensor, # the class of every image to draw, in order
+                 seed:int, # seeds the draw, as draw_per_class does
+                 say, # prints one progress line
+                 chunk:int=CHUNK):
+    "The images for `labels` as uint8 (b, C, H, W), `chunk` at a time, saying how far and the time left."
+    rng, t0 = make_generator(seed), time.perf_counter()
+    for i in range(0, len(labels), chunk):
+        y = labels[i:i + chunk]
+        yield convert_range(model.sample(len(y), y, rng=rng), '[0,1]', 'uint8')
+        done, spent = i + len(y), time.perf_counter() - t0
+        say(f"      drawn {done}/{len(labels)} images ({spent:.0f}s, about "
+            f"{spent / done * (len(labels) - done):.0f}s left)")
 
 # %% ../nbs/14_stages.ipynb #f6de289e
 def generator_file(path:str|Path) -> Path: # a generator.pt, or a folder train or run wrote
@@ -190,22 +189,35 @@ def generator_file(path:str|Path) -> Path: # a generator.pt, or a folder train o
     raise DatasetNotFoundError(f"{say_arg('generator')} {path} {what}; give a generator.pt, or a folder "
                                f"genai-data train or run wrote")
 
+def _check_disk(n:int, image_shape, out:Path, what:str):
+    "Refuse a draw whose files (PNGs, .npz and its memory map: up to 3 bytes a value) the disk cannot hold."
+    need, where = 3 * n * math.prod(image_shape), out.parent
+    while not where.exists(): where = where.parent
+    free = shutil.disk_usage(where).free
+    if need > free:
+        raise ConfigError(f"{say_arg(what)} asks for {n:,} images, up to {need / 2**30:,.1f} GiB of files, "
+                          f"but only {free / 2**30:,.1f} GiB are free under {where}; draw fewer")
+
 def sample_generator(config:SampleConfig) -> dict:
-    "`genai-data sample`: draw images per class from a saved generator and export them with a manifest."
+    "`genai-data sample`: draw images per class from a saved generator, chunk by chunk, and export them."
     t0, say = time.perf_counter(), _speaker(config.quiet)
     config.check()
     path = generator_file(config.generator)
-    check_output_dir(config.out, config.force, [path], 'out', 'force')
+    out = check_output_dir(config.out, config.force, [path], 'out', 'force')
     model = SynthesisGenerator.load(path, config.device)
-    add = sample_counts(config, model.classes, model.image_shape)
-    say(f"[1/2] drawing {sum(add.values())} images from {path} ({model.generator}, {model.updates} updates)")
-    drawn = draw_per_class(model, add, 1, config.seed, sample=chunked_sampler(model, say))
-    say(f"[2/2] writing {config.out}")
+    add = sample_counts(config, model.classes)
+    _check_disk(sum(add.values()), model.image_shape, out,
+                'counts' if config.counts is not None else 'per_class')
+    # the labels in draw_per_class's order, so that run's seed and counts give run's images
+    labels = torch.cat([torch.full((n,), c, dtype=torch.long) for c, n in add.items() if n])
+    say(f"[1/1] drawing {len(labels)} images from {path} ({model.generator}, {model.updates} updates) into "
+        f"{config.out}")
     about = {'family': model.generator, 'updates': model.updates, 'seed': model.seed,
              'sha256': sha256_file(path), 'path': str(path)}
     settings = {k: v for k, v in asdict(config).items() if k not in ('quiet', 'force')}
     with atomic_dir(config.out, overwrite=config.force, sources=[path], kind='samples', arg='out',
                     overwrite_arg='force') as tmp:
-        manifest = export_samples(tmp, drawn, about, config.seed, settings)
-    say(f"      {len(drawn)} images in {time.perf_counter() - t0:.1f}s: {config.out}")
+        manifest = export_samples(tmp, labels, draw_batches(model, labels, config.seed, say), model.classes,
+                                  about, config.seed, settings)
+    say(f"      {len(labels)} images in {time.perf_counter() - t0:.1f}s: {config.out}")
     return manifest
