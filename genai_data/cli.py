@@ -319,6 +319,8 @@ def _add_train(sub):
     tp.add_argument('--updates', type=int, default=None,
                     help="training budget in optimizer updates (default: what the family's lesson validated: "
                          + ', '.join(f'{g} {n}' for g, n in DEFAULT_UPDATES.items()) + ')')
+    tp.add_argument('--resume', action='store_true',
+                    help='continue an interrupted train with the same settings')
     _add_output_flags(tp)
     return tp
 
@@ -437,7 +439,8 @@ def _main(argv) -> int:
             where = f': {e.filename}' if e.filename else ''
             print(f"genai-data {args.command}: error: {e.strerror or e}{where}", file=sys.stderr); return 2
         except KeyboardInterrupt:
-            hint = '; run the same command with --resume to continue' if args.command == 'run' else ''
+            hint = ('; run the same command with --resume to continue' if args.command in ('run', 'train')
+                    else '')
             print(f"genai-data {args.command}: interrupted; nothing was written{hint}", file=sys.stderr)
             return 130
 

@@ -18,7 +18,7 @@ from .data import dataset_hash
 from .learner import Callback
 from .generators import GENERATIVE, SynthesisGenerator, check_generator, check_generator_shape
 from .export import export_samples, versions
-from .pipeline import RunConfig, load_for_run, parse_sampling_strategy
+from .pipeline import RunConfig, load_for_run, open_work, parse_sampling_strategy
 
 # %% auto #0
 __all__ = ['TRAINING_FILE', 'CHUNK', 'TrainConfig', 'UpdateProgress', 'train_generator', 'SampleConfig', 'sample_counts',
@@ -37,6 +37,7 @@ class TrainConfig:
     fractions: tuple = (0.6, 0.2, 0.2) # train / held-out / test shares: the generator sees only train
     seed: int = 0 # seeds the split, the long tail and the generator
     force: bool = False # replace an existing `out` that genai-data wrote
+    resume: bool = False # continue an interrupted train with the same settings
     device: str|None = None # 'cpu', 'cuda', 'mps' (default: the best available)
     root: str = 'data' # folder of torchvision datasets
     download: bool = False # let torchvision download missing files
@@ -79,12 +80,25 @@ TRAINING_FILE = 'training.json'
 def _speaker(quiet:bool):
     return (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
 
+def _training_record(model:SynthesisGenerator, train, source:dict, config:TrainConfig, seconds:float) -> dict:
+    "What training.json holds: the generator, the data it saw, the seconds and the settings."
+    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
+                if k not in ('quiet', 'force', 'resume')}
+    return {'format': 'genai_data.training/1',
+            'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+            'generator': {'family': model.generator, 'updates': model.updates, 'seed': model.seed},
+            'dataset': {**source, 'train_sha256': dataset_hash(train), 'classes': train.classes,
+                        'image_shape': list(train.shape),
+                        'counts': dict(zip(train.classes, train.class_counts().tolist()))},
+            'seconds': {'load': seconds - model.seconds['train'], 'train': model.seconds['train']},
+            'provenance': {'versions': versions(), 'config': settings}}
+
 def train_generator(config:TrainConfig) -> dict:
     "`genai-data train`: load the training part `run` would use, train one generator, save it and its record."
     t0, say = time.perf_counter(), _speaker(config.quiet)
     config.check()
     sources = [config.dataset] if Path(config.dataset).exists() else []
-    check_output_dir(config.out, config.force, sources, 'out', 'force')
+    out = check_output_dir(config.out, config.force, sources, 'out', 'force')
     say(f"[1/2] loading {config.dataset}")
     splits, source = load_for_run(config.dataset, config.size, config.fractions, config.seed,
                                   config.long_tail,
@@ -94,24 +108,19 @@ def train_generator(config:TrainConfig) -> dict:
     check_generator_shape(config.generator, train.shape)
     model = SynthesisGenerator(config.generator, config.updates, seed=config.seed, device=config.device)
     say(f"      {source['description']}: train {train.class_counts().tolist()}")
+    identity = {'command': 'train', 'generator': model.generator, 'updates': model.updates,
+                'seed': model.seed, 'dataset': dataset_hash(train)}         # what a resumed train must match
+    work = open_work(out, identity, config.resume, say)
     say(f"[2/2] training {config.generator} for {model.updates} updates")
-    model.fit(train, cbs=[UpdateProgress(say, model.updates, config.generator)])
-    record = {'format': 'genai_data.training/1',
-              'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
-              'generator': {'family': model.generator, 'updates': model.updates, 'seed': model.seed},
-              'dataset': {**source, 'train_sha256': dataset_hash(train), 'classes': train.classes,
-                          'image_shape': list(train.shape),
-                          'counts': dict(zip(train.classes, train.class_counts().tolist()))},
-              'seconds': {'load': 0.0, 'train': model.seconds['train']},
-              'provenance': {'versions': versions(),
-                             'config': {k: (list(v) if isinstance(v, tuple) else v)
-                                        for k, v in asdict(config).items() if k not in ('quiet', 'force')}}}
-    record['seconds']['load'] = time.perf_counter() - t0 - model.seconds['train']
+    model.fit(train, ckpt_dir=work / 'ckpt', resume=config.resume,
+              cbs=[UpdateProgress(say, model.updates, config.generator)])
+    record = _training_record(model, train, source, config, time.perf_counter() - t0)
     with atomic_dir(config.out, overwrite=config.force, sources=sources, kind='generator', arg='out',
                     overwrite_arg='force') as tmp:
         model.save(tmp / 'generator.pt')
         record['generator']['sha256'] = sha256_file(tmp / 'generator.pt')
         with atomic_write(tmp / TRAINING_FILE, 'w', encoding='utf-8') as f: json.dump(record, f, indent=1)
+    shutil.rmtree(work, ignore_errors=True)
     say(f"      saved {config.out}/generator.pt ({time.perf_counter() - t0:.1f}s in all)")
     return record
 

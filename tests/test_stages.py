@@ -1,5 +1,5 @@
 "`genai-data train` and `genai-data sample`: end to end, run's images drawn again, bad input in one line, nothing half-written."
-import json
+import json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
 import torch
@@ -116,3 +116,33 @@ def test_train_refuses_bad_input_and_replaces_only_with_force(tmp_path, capsys):
     assert json.loads((out / 'training.json').read_text())['generator']['updates'] == 3
     assert main(['train', '--dataset', 'digits', '--updates', '5', '--out', str(out), '--force', '--quiet']) == 0
     assert json.loads((out / 'training.json').read_text())['generator']['updates'] == 5
+
+
+CLI = shutil.which('genai-data', path=str(Path(sys.executable).parent)) or shutil.which('genai-data')
+
+
+def _train_cmd(out, *extra):
+    return [CLI, 'train', '--dataset', 'digits', '--long-tail', '20', '--updates', '1500', '--out', str(out), '--quiet',
+            *extra]
+
+
+@pytest.mark.skipif(CLI is None, reason='the genai-data command is not installed (pip install -e .)')
+def test_kill_9_during_train_then_resume_ends_identical(tmp_path, capsys):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
+    subprocess.run(_train_cmd(tmp_path / 'a'), check=True, env=env, timeout=600)
+    p = subprocess.Popen(_train_cmd(tmp_path / 'b'), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / '.b.work' / 'ckpt' / 'last.pt'
+    t0 = time.time()
+    while not ckpt.exists() and p.poll() is None and time.time() - t0 < 300: time.sleep(0.05)
+    time.sleep(0.5)
+    assert p.poll() is None, 'train ended before it could be killed; give it more updates'
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert not (tmp_path / 'b').exists()                                  # nothing half-written where the output goes
+    status, msg = _cli('train', '--dataset', 'digits', '--long-tail', '20', '--updates', '1400', '--out',
+                       tmp_path / 'b', '--resume', capsys=capsys)
+    assert status == 2 and 'used other settings (--updates)' in msg, msg
+    r = subprocess.run(_train_cmd(tmp_path / 'b', '--resume'), env=env, timeout=600, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    a, b = (SynthesisGenerator.load(tmp_path / x / 'generator.pt').net_.state_dict() for x in 'ab')
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / '.b.work').exists()
