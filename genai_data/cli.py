@@ -161,6 +161,15 @@ def _add_output_flags(parser, device:bool=True):
                         help='replace an --out folder genai-data wrote, once the new one is complete')
     parser.add_argument('--quiet', action='store_true', help='print nothing')
 
+# %% ../nbs/14_cli.ipynb #278886b8
+def _add_updates_flag(parser):
+    "--updates: a generator's training budget, shared by `run` and `train`."
+    from genai_data.generators import DEFAULT_UPDATES
+    parser.add_argument('--updates', type=int, default=None,
+                        help="generator training budget in optimizer updates, whatever the data's size "
+                             "(default: what the family's lesson validated: "
+                             + ', '.join(f'{g} {n}' for g, n in DEFAULT_UPDATES.items()) + ')')
+
 # %% ../nbs/14_cli.ipynb #fa0ff016
 def _add_prepare(sub):
     "The `prepare` sub-parser."
@@ -240,7 +249,7 @@ class _Renamed(argparse.Action):
 # %% ../nbs/14_cli.ipynb #e74dcc89
 def _add_run(sub):
     "The `run` sub-parser: its flags are RunConfig's fields."
-    from genai_data.generators import GENERATIVE, DEFAULT_UPDATES
+    from genai_data.generators import GENERATIVE
     rp = sub.add_parser('run', help='balance or enlarge a dataset with a generator; gate, export and report',
                         description='Train a class-conditional generator on the training part of --dataset, '
                                     'synthesise the missing images of each class, judge them per class, test '
@@ -258,10 +267,7 @@ def _add_run(sub):
                     "or CLASS=N,CLASS=N target counts")
     rp.add_argument('--enlarge', type=float, default=None, metavar='K',
                     help='instead, grow every class to K times its size')
-    rp.add_argument('--updates', type=int, default=None,
-                    help="generator training budget in optimizer updates, whatever the data's size (default: "
-                         "what the family's lesson validated: "
-                         + ', '.join(f'{g} {n}' for g, n in DEFAULT_UPDATES.items()) + ')')
+    _add_updates_flag(rp)
     rp.add_argument('--epochs', action=_Renamed, new="--updates (a budget in optimizer updates, whatever the "
                     "data's size)")
     rp.add_argument('--filter', action='store_true',
@@ -309,16 +315,14 @@ def _add_evaluate(sub):
 # %% ../nbs/14_cli.ipynb #79b7c34a
 def _add_train(sub):
     "The `train` sub-parser: its flags are TrainConfig's fields."
-    from genai_data.generators import GENERATIVE, DEFAULT_UPDATES
+    from genai_data.generators import GENERATIVE
     tp = sub.add_parser('train', help='train one generator on the training part run would use, and save it',
                         description='Train one class-conditional generator on the training part of --dataset '
                                     '(the same split, long tail and seed as run) and save generator.pt and '
                                     'training.json to --out, for genai-data sample.')
     _add_run_data(tp)
     tp.add_argument('--generator', default='cvae', choices=GENERATIVE, help='generator family (default cvae)')
-    tp.add_argument('--updates', type=int, default=None,
-                    help="training budget in optimizer updates (default: what the family's lesson validated: "
-                         + ', '.join(f'{g} {n}' for g, n in DEFAULT_UPDATES.items()) + ')')
+    _add_updates_flag(tp)
     tp.add_argument('--resume', action='store_true',
                     help='continue an interrupted train with the same settings')
     _add_output_flags(tp)
