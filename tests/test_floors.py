@@ -7,7 +7,7 @@ PKG = Path(__file__).resolve().parents[1] / 'genai_data'
 
 # lowest first; modules on one floor may not import each other
 FLOORS = [('core',), ('data', 'augment', 'resample'), ('learner',), ('metrics',), ('vae', 'gan', 'diffusion'),
-          ('generators',), ('synth',), ('gate',), ('export',), ('pipeline',), ('evaluate',), ('widgets', 'cli')]
+          ('generators',), ('synth',), ('gate',), ('export',), ('pipeline',), ('evaluate', 'stages'), ('widgets', 'cli')]
 FLOOR = {m: i for i, names in enumerate(FLOORS) for m in names}
 IMPORT = re.compile(r'^\s*(?:from\s+(?:\.|genai_data\.)(\w+)\s+import|import\s+genai_data\.(\w+))', re.M)
 
