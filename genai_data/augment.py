@@ -1,4 +1,4 @@
-"""Label-preserving transforms that run on whole batches on any device with independent random parameters per sample, label-mixing Mixup and CutMix, torchvision's policy augmenters, and differentiable DiffAugment.
+"""Batched, label-preserving augmentation on any device, Mixup and CutMix, policies and DiffAugment.
 
 Docs: https://genai-data.github.io/genai_data/augment.html.md"""
 

@@ -1,4 +1,4 @@
-"""The practitioner's entry point: prepare a labelled image dataset, then balance or enlarge it with a generator, gated by evidence, exported with provenance and a report, and verify the export, from the shell.
+"""The `genai-data` command: prepare, run, evaluate, train, sample and verify, from the shell.
 
 Docs: https://genai-data.github.io/genai_data/cli.html.md"""
 

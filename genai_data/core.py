@@ -15,11 +15,12 @@ import torch
 # %% auto #0
 __all__ = ['DEVICE_ENV_VAR', 'VALUE_RANGES', 'TMP_MARKER', 'OUTPUT_MARKER', 'GenaiDataError', 'DataError', 'ConfigError',
            'DatasetNotFoundError', 'OutputExistsError', 'OutputWriteError', 'arg_words', 'say_arg', 'get_device',
-           'check_seed', 'is_finite_number', 'seed_everything', 'make_generator', 'draw_noise', 'memory_bytes',
-           'check_sample_count', 'check_value_range', 'range_bounds', 'convert_range', 'guess_value_range',
-           'check_in_range', 'image_grid', 'show_images', 'grid_png', 'figure_png', 'StaleTemporaryRemoved',
-           'cleanup_stale_temporaries', 'atomic_write', 'is_tool_output', 'check_output_dir', 'atomic_dir',
-           'CorruptFileError', 'sha256_bytes', 'sha256_file', 'save_checked', 'load_checked', 'save_figure']
+           'check_seed', 'is_finite_number', 'speaker', 'seed_everything', 'make_generator', 'draw_noise',
+           'memory_bytes', 'check_sample_count', 'check_value_range', 'range_bounds', 'convert_range',
+           'guess_value_range', 'check_in_range', 'image_grid', 'show_images', 'grid_png', 'figure_png',
+           'StaleTemporaryRemoved', 'cleanup_stale_temporaries', 'atomic_write', 'is_tool_output', 'check_output_dir',
+           'atomic_dir', 'CorruptFileError', 'sha256_bytes', 'sha256_file', 'save_checked', 'load_checked',
+           'save_figure']
 
 # %% ../nbs/00_core.ipynb #34ef91c3
 class GenaiDataError(Exception):
@@ -107,6 +108,11 @@ def check_seed(seed, arg:str='seed') -> int:
 def is_finite_number(value) -> bool:
     "Whether `value` is a real, finite number and not a bool (True is 1 to Python, never to a user)."
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+# %% ../nbs/00_core.ipynb #7f27a77d
+def speaker(quiet:bool): # print nothing when True
+    "A `say(*args)` that prints progress lines as they come (flushed), or nothing when `quiet`."
+    return (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
 
 # %% ../nbs/00_core.ipynb #2443be9c
 def seed_everything(seed:int=0, # the seed for Python, NumPy and PyTorch

@@ -1,4 +1,4 @@
-"""The one dataset container of the course, loaders for bundled, local and toy data, cleaning, stratified splits and controlled imbalance.
+"""The dataset container, loaders for bundled, local and toy data, cleaning, splits and imbalance.
 
 Docs: https://genai-data.github.io/genai_data/data.html.md"""
 
@@ -21,11 +21,11 @@ from .core import (ConfigError, DataError, DatasetNotFoundError, GenaiDataError,
 __all__ = ['FLOAT_RANGES', 'MAX_IMAGE_SIZE', 'IMAGE_EXTENSIONS', 'CLASSES_FILE', 'TORCHVISION_DATASETS', 'check_model_labels',
            'balanced_labels', 'one_hot_labels', 'check_class_names', 'ImageDataset', 'tensor_dataloader',
            'check_image_size', 'resize_images', 'load_digits', 'SkippedFilesWarning', 'load_image_folder',
-           'safe_folder_name', 'class_folder_names', 'save_image_folder', 'to_float_range', 'encode_labels', 'read_npz',
-           'load_npz', 'load_torchvision', 'write_idx_mnist', 'ToyData', 'ring_of_gaussians', 'grid_of_gaussians',
-           'CleanReport', 'clean', 'channel_stats', 'standardize', 'check_fractions', 'stratified_split',
-           'imbalance_counts', 'make_imbalanced', 'plot_class_counts', 'save_splits', 'load_splits', 'quantize',
-           'dataset_hash']
+           'safe_folder_name', 'class_folder_names', 'save_image', 'save_image_folder', 'to_float_range',
+           'encode_labels', 'read_npz', 'load_npz', 'load_torchvision', 'write_idx_mnist', 'ToyData',
+           'ring_of_gaussians', 'grid_of_gaussians', 'CleanReport', 'clean', 'channel_stats', 'standardize',
+           'check_fractions', 'stratified_split', 'imbalance_counts', 'make_imbalanced', 'plot_class_counts',
+           'save_splits', 'load_splits', 'quantize', 'dataset_hash']
 
 # %% ../nbs/01_data.ipynb #072c243a
 FLOAT_RANGES = ('[0,1]', '[-1,1]')
@@ -432,6 +432,13 @@ def class_folder_names(classes:list[str], # the class names
         used.add(f.casefold()); folders.append(f)
     return [f if k in present else None for k, f in enumerate(folders)]
 
+# %% ../nbs/01_data.ipynb #eb0a70e9
+def save_image(image:np.ndarray, # (H, W, C) uint8 with C in (1, 3)
+               path:str|Path): # the file; its suffix picks the format (.png, .jpg, .webp)
+    "Write one 8-bit image to a file (grey when it has one channel)."
+    from PIL import Image
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+
 # %% ../nbs/01_data.ipynb #05b499ec
 def save_image_folder(ds:ImageDataset, # the dataset to write
                       root:str|Path, # a new folder (or one this library wrote, with overwrite=True)
@@ -439,15 +446,13 @@ def save_image_folder(ds:ImageDataset, # the dataset to write
                       overwrite:bool=False, # replace a folder this library wrote
                      ) -> Path:
     "Write `ds` atomically as an ImageFolder tree: a safe folder per class; `classes.json` maps them back."
-    from PIL import Image
     x = convert_range(ds.images, ds.value_range, 'uint8').permute(0, 2, 3, 1).numpy()
     folders = class_folder_names(ds.classes, set(ds.labels.tolist()))
     with atomic_dir(root, overwrite=overwrite, kind='image folder', arg='root') as tmp:
         for f in folders:
             if f: (tmp / f).mkdir()
         for i, (img, y) in enumerate(zip(x, ds.labels.tolist())):
-            Image.fromarray(img[..., 0] if img.shape[-1] == 1
-                            else img).save(tmp / folders[y] / f'{i:06d}.{ext}')
+            save_image(img, tmp / folders[y] / f'{i:06d}.{ext}')
         with atomic_write(tmp / CLASSES_FILE, 'w', encoding='utf-8') as fh:
             json.dump([{'folder': f, 'class': c}
                        for f, c in zip(folders, ds.classes)], fh, indent=1, ensure_ascii=False)

@@ -1,4 +1,4 @@
-"""The forward noising process and its closed form, the ELBO and why it reduces to predicting noise, noise prediction as the score (Tweedie), DDPM and DDIM sampling, flow matching with Euler and Heun, each checked in code; a class-conditional U-Net with classifier-free guidance, trained with the learner; diffusion against the GAN and the VAE on the 25 Gaussians and on digits, per class.
+"""Noising, the ELBO, DDPM and DDIM sampling and flow matching, checked; a guided conditional U-Net.
 
 Docs: https://genai-data.github.io/genai_data/diffusion.html.md"""
 

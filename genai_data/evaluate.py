@@ -1,4 +1,4 @@
-"""`evaluate_synthetic` asks the gate's question of images some other tool made (a pretrained diffusion model, a renderer, another library): with the same arms, budget and report as `run`, does topping up the real classes with them help a classifier on real held-out images?
+"""The gate's question asked of synthetic images that any other tool made.
 
 Docs: https://genai-data.github.io/genai_data/evaluate.html.md"""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from fastcore.basics import patch
 from .core import (DataError, DatasetNotFoundError, atomic_dir, check_output_dir, make_generator,
-                             say_arg)
+                             say_arg, speaker)
 from .data import ImageDataset, clean, dataset_hash, resize_images
 from .metrics import CLASSIFIER_UPDATES, fit_judge
 from .synth import nearest_pairs, synthesis_targets, synthetic_quality
@@ -162,7 +162,7 @@ def _evaluation_report(train:ImageDataset, held:ImageDataset, chosen:ImageDatase
 def evaluate_synthetic(config:EvaluateConfig) -> dict:
     "`genai-data evaluate`: load, top up, judge, gate and export synthetic images made by any tool."
     t_start = time.perf_counter()
-    say = (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
+    say = speaker(config.quiet)
     config.check()
     sources = [p for p in (config.real, config.synthetic, config.held_out) if p and Path(p).exists()]
     out = check_output_dir(config.out, config.force, sources, 'out', 'force')

@@ -1,4 +1,4 @@
-"""What `genai-data run` writes: the synthetic images as PNG folders and arrays, the combined training set, the generator, a manifest with every file's SHA-256 and every image's origin, a check of all of it, and one offline report page rendered from a template.
+"""What `run` writes: PNG folders and arrays, the generator, a hashed manifest, its check, a report.
 
 Docs: https://genai-data.github.io/genai_data/export.html.md"""
 
@@ -14,7 +14,8 @@ import torch
 import genai_data
 from .core import (OUTPUT_MARKER, TMP_MARKER, CorruptFileError, DatasetNotFoundError, atomic_write,
                              convert_range, figure_png, grid_png, sha256_file)
-from .data import ImageDataset, class_folder_names, plot_class_counts, quantize, save_image_folder
+from .data import (ImageDataset, class_folder_names, plot_class_counts, quantize, save_image,
+                             save_image_folder)
 from .gate import ARM_WORDS, GATE_METRICS, METRIC_WORDS, comparison_words
 
 # %% auto #0
@@ -344,6 +345,17 @@ def manifest_digest(manifest:dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(',', ':')).encode()).hexdigest()
 
 # %% ../nbs/14_export.ipynb #7aa1417d
+def _sample_claims(samples:list, folder:Path, sub:str, family) -> list[str]:
+    "The first manifest sample whose folder, class or origin disagrees with sub/classes.json, if any."
+    try: folders = {f['folder']: f['class']
+                    for f in json.loads((folder / sub / 'classes.json').read_text(encoding='utf-8'))}
+    except (OSError, ValueError, KeyError, TypeError): return [f'{sub}/classes.json cannot be read']
+    for s in samples:
+        parts = str(s.get('file', '')).split('/')
+        if len(parts) != 3 or folders.get(parts[1]) != s.get('class') or s.get('origin') != family:
+            return [f"sample {s.get('file')!r}"]
+    return []
+
 def _claims_against_report(m:dict, folder:Path) -> list[str]:
     "The manifest's claims that disagree with report.json and the class folders (empty: all agree)."
     try: r = json.loads((folder / 'report.json').read_text(encoding='utf-8'))
@@ -355,13 +367,9 @@ def _claims_against_report(m:dict, folder:Path) -> list[str]:
                                         ('source', m.get('source'), r.get('dataset')))
              if mine != theirs]
     sub = r.get('decision', {}).get('exported_as', '')
-    try: folders = {f['folder']: f['class'] for f in json.loads((folder / sub / 'classes.json').read_text())}
-    except (OSError, ValueError, KeyError, TypeError): return wrong + [f'{sub}/classes.json cannot be read']
-    family = r.get('generator', {}).get('family')
-    for s in m.get('samples', []):
-        parts = str(s.get('file', '')).split('/')
-        if len(parts) != 3 or folders.get(parts[1]) != s.get('class') or s.get('origin') != family:
-            wrong.append(f"sample {s.get('file')!r}"); break
+    found = _sample_claims(m.get('samples', []), folder, sub, r.get('generator', {}).get('family'))
+    if found and found[0].endswith('cannot be read'): return wrong + found
+    wrong += found
     if len(m.get('samples', [])) != sum(r.get('counts', {}).get('added', {}).values()):
         wrong.append('sample count')
     return wrong
@@ -401,11 +409,6 @@ def export_synthetic(folder:Path, # an empty folder (the temporary one of atomic
     return manifest
 
 # %% ../nbs/14_export.ipynb #0c11d776
-def _write_png(img:np.ndarray, path:Path):
-    "One (H, W, C) uint8 image as a PNG file (grey when C is 1)."
-    from PIL import Image
-    Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(path)
-
 def export_samples(folder:Path, # an empty folder (the temporary one of atomic_dir)
                    labels:torch.Tensor, # the class index of every image, in drawing order
                    batches, # the images as uint8 (b, C, H, W) tensors, in the order of `labels`
@@ -422,7 +425,7 @@ def export_samples(folder:Path, # an empty folder (the temporary one of atomic_d
         if x is None:
             x = np.lib.format.open_memmap(folder / '.images.npy', 'w+', np.uint8, (n, *xb.shape[1:]))
         for i, img in enumerate(xb.permute(0, 2, 3, 1).numpy(), start=done):
-            _write_png(img, sub / folders[int(labels[i])] / f'{i:06d}.png')
+            save_image(img, sub / folders[int(labels[i])] / f'{i:06d}.png')
         x[done:done + len(xb)] = xb.numpy(); done += len(xb)
     if done != n: raise ValueError(f"the batches held {done} images for {n} labels")
     with atomic_write(sub / 'classes.json', 'w', encoding='utf-8') as fh:
@@ -444,15 +447,7 @@ def export_samples(folder:Path, # an empty folder (the temporary one of atomic_d
 # %% ../nbs/14_export.ipynb #69576c37
 def _claims_of_samples(m:dict, folder:Path) -> list[str]:
     "The claims of a samples manifest that disagree with its class folders (empty: all agree)."
-    try: folders = {f['folder']: f['class']
-                    for f in json.loads((folder / 'synthetic' / 'classes.json').read_text(encoding='utf-8'))}
-    except (OSError, ValueError, KeyError, TypeError): return ['synthetic/classes.json cannot be read']
-    family = (m.get('generator') or {}).get('family')
-    for s in m.get('samples', []):
-        parts = str(s.get('file', '')).split('/')
-        if len(parts) != 3 or folders.get(parts[1]) != s.get('class') or s.get('origin') != family:
-            return [f"sample {s.get('file')!r}"]
-    return []
+    return _sample_claims(m.get('samples', []), folder, 'synthetic', (m.get('generator') or {}).get('family'))
 
 # %% ../nbs/14_export.ipynb #c3728271
 def verify_dataset(folder:str|Path) -> dict: # a folder written by genai-data run, evaluate or sample

@@ -1,4 +1,4 @@
-"""The minimax game and its optimal discriminator, the Jensen-Shannon divergence and the saturating generator loss, each checked in code; MLP, DCGAN, conditional and ACGAN models, WGAN-GP, spectral norm, hinge loss and DiffAugment; mode collapse measured.
+"""The minimax game and its optimum, checked in code; DCGAN, conditional GANs, WGAN-GP, hinge loss.
 
 Docs: https://genai-data.github.io/genai_data/gan.html.md"""
 

@@ -1,4 +1,4 @@
-"""The same classifier trained on real data alone, on the strongest free baselines and on real + synthetic data, over several seeds; paired bootstrap intervals on held-out real images; a decision that accepts synthetic data only when it helps and is not collapsed, off-class or copied; and every method side by side.
+"""Does synthetic data help a classifier? Paired intervals against real data and the best free method.
 
 Docs: https://genai-data.github.io/genai_data/gate.html.md"""
 

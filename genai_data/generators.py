@@ -1,4 +1,4 @@
-"""The conditional VAE, conditional GAN, flow matching and latent SMOTE as one kind of object: trained with the learner by the recipe their lessons validated, sampled by class with a reproducible random state, saved and loaded with a content hash.
+"""The cVAE, cGAN, flow matching and latent SMOTE as one object: trained, sampled by class, saved.
 
 Docs: https://genai-data.github.io/genai_data/generators.html.md"""
 

@@ -1,4 +1,4 @@
-"""A generic training loop whose step is a plug-in, with callbacks, CUDA and mixed precision, EMA, atomic, hash-checked and bit-identical resumable checkpoints, NaN guards, progress and logs, and distributed data parallel. It knows no model: classifiers, VAEs, GANs and diffusion models bring their own step.
+"""A generic training loop: plug-in steps, callbacks, mixed precision, EMA, checkpoints and DDP.
 
 Docs: https://genai-data.github.io/genai_data/learner.html.md"""
 

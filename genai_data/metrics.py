@@ -1,4 +1,4 @@
-"""FID with a stable matrix square root and pluggable features (Inception from a local file, or a domain classifier), KID, Inception Score, SSIM and MS-SSIM, precision/recall and density/coverage, memorisation, and the utility of synthetic data for a classifier; checked against the reference libraries.
+"""FID, KID, IS, SSIM, precision/recall, density/coverage, memorisation and utility, each checked.
 
 Docs: https://genai-data.github.io/genai_data/metrics.html.md"""
 

@@ -1,4 +1,4 @@
-"""`RunConfig` names every setting of a run once; `synthesize_dataset` trains a generator, draws, filters, judges every class, gates and exports; a work folder makes a killed run resumable, and under torchrun the stages run with DDP.
+"""`RunConfig` and `synthesize_dataset`: train, draw, filter, judge, gate and export, resumably.
 
 Docs: https://genai-data.github.io/genai_data/pipeline.html.md"""
 
@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from .core import (ConfigError, DataError, DatasetNotFoundError, atomic_dir, atomic_write,
-                             check_output_dir, check_seed, is_finite_number, make_generator, say_arg)
+                             check_output_dir, check_seed, is_finite_number, make_generator, say_arg,
+                             speaker)
 from .data import (FLOAT_RANGES, TORCHVISION_DATASETS, ImageDataset, check_fractions,
                              check_image_size,
                              clean, dataset_hash, imbalance_counts, load_digits, load_image_folder,
@@ -389,7 +390,7 @@ def synthesize_dataset(train:ImageDataset, # the real training images (e.g. long
     "Train a generator, synthesise, filter, judge per class, gate and export with provenance; the report."
     t_start = time.perf_counter()
     out, add, identity = _prepare_run(train, held_out, config, sources)
-    say = (lambda *a: None) if config.quiet or rank() != 0 else (lambda *a: print(*a, flush=True))
+    say = speaker(config.quiet or rank() != 0)
     work = open_work(out, identity, config.resume, say) if rank() == 0 else work_dir(out)
     _barrier()
     say(f"[train] judge classifier for quality and filtering ({config.classifier_updates} updates)")
@@ -437,7 +438,7 @@ def summary_lines(report:dict) -> list[str]:
 # %% ../nbs/14_pipeline.ipynb #fc04748b
 def run_synthesis(config:RunConfig) -> dict:
     "`genai-data run`: check, load, train, synthesise, judge, gate, export and report; return the report."
-    t0, say = time.perf_counter(), (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
+    t0, say = time.perf_counter(), speaker(config.quiet)
     config.check()
     sources = [config.dataset] if Path(config.dataset).exists() else []
     check_output_dir(config.out, config.force, sources, 'out', 'force')

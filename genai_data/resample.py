@@ -1,4 +1,4 @@
-"""Random over- and under-sampling and SMOTE with imbalanced-learn's interface, a batched torch neighbour search, class weights and weighted sampling, and why SMOTE on pixels blends rather than invents.
+"""Random over- and under-sampling and SMOTE with imbalanced-learn's interface, and class weights.
 
 Docs: https://genai-data.github.io/genai_data/resample.html.md"""
 

@@ -1,4 +1,4 @@
-"""`train_generator` trains one generator family on the training part `run` would use and saves it with its settings and hashes; `sample_generator` draws any number of images per class from a saved generator, without retraining, and exports them with a manifest.
+"""`genai-data train` and `genai-data sample`: one generator trained and saved, images drawn from it.
 
 Docs: https://genai-data.github.io/genai_data/stages.html.md"""
 
@@ -13,10 +13,11 @@ from pathlib import Path
 import torch
 from fastcore.basics import patch
 from .core import (ConfigError, DatasetNotFoundError, atomic_dir, atomic_write, check_output_dir,
-                             check_seed, convert_range, make_generator, say_arg, sha256_file)
+                             check_seed, convert_range, make_generator, say_arg, sha256_file, speaker)
 from .data import dataset_hash
 from .learner import Callback
 from .generators import GENERATIVE, SynthesisGenerator, check_generator, check_generator_shape
+from .synth import class_labels
 from .export import export_samples, versions
 from .pipeline import RunConfig, load_for_run, open_work, parse_sampling_strategy
 
@@ -49,7 +50,7 @@ class TrainConfig:
 @patch
 def as_run(self:TrainConfig) -> RunConfig:
     "The `RunConfig` with these settings: the same checks, the same split, the same generator."
-    return RunConfig(**{k: v for k, v in asdict(self).items()})
+    return RunConfig(**asdict(self))
 
 @patch
 def check(self:TrainConfig) -> TrainConfig:
@@ -77,17 +78,15 @@ class UpdateProgress(Callback):
 # %% ../nbs/14_stages.ipynb #1dff5d67
 TRAINING_FILE = 'training.json'
 
-def _speaker(quiet:bool):
-    return (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-
-def _training_record(model:SynthesisGenerator, train, source:dict, config:TrainConfig, seconds:float) -> dict:
+def _training_record(model:SynthesisGenerator, train, train_hash:str, source:dict, config:TrainConfig,
+                     seconds:float) -> dict:
     "What training.json holds: the generator, the data it saw, the seconds and the settings."
     settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
                 if k not in ('quiet', 'force', 'resume')}
     return {'format': 'genai_data.training/1',
             'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
             'generator': {'family': model.generator, 'updates': model.updates, 'seed': model.seed},
-            'dataset': {**source, 'train_sha256': dataset_hash(train), 'classes': train.classes,
+            'dataset': {**source, 'train_sha256': train_hash, 'classes': train.classes,
                         'image_shape': list(train.shape),
                         'counts': dict(zip(train.classes, train.class_counts().tolist()))},
             'seconds': {'load': seconds - model.seconds['train'], 'train': model.seconds['train']},
@@ -95,7 +94,7 @@ def _training_record(model:SynthesisGenerator, train, source:dict, config:TrainC
 
 def train_generator(config:TrainConfig) -> dict:
     "`genai-data train`: load the training part `run` would use, train one generator, save it and its record."
-    t0, say = time.perf_counter(), _speaker(config.quiet)
+    t0, say = time.perf_counter(), speaker(config.quiet)
     config.check()
     sources = [config.dataset] if Path(config.dataset).exists() else []
     out = check_output_dir(config.out, config.force, sources, 'out', 'force')
@@ -108,13 +107,14 @@ def train_generator(config:TrainConfig) -> dict:
     check_generator_shape(config.generator, train.shape)
     model = SynthesisGenerator(config.generator, config.updates, seed=config.seed, device=config.device)
     say(f"      {source['description']}: train {train.class_counts().tolist()}")
+    train_hash = dataset_hash(train)
     identity = {'command': 'train', 'generator': model.generator, 'updates': model.updates,
-                'seed': model.seed, 'dataset': dataset_hash(train)}         # what a resumed train must match
+                'seed': model.seed, 'dataset': train_hash}                  # what a resumed train must match
     work = open_work(out, identity, config.resume, say)
     say(f"[2/2] training {config.generator} for {model.updates} updates")
     model.fit(train, ckpt_dir=work / 'ckpt', resume=config.resume,
               cbs=[UpdateProgress(say, model.updates, config.generator)])
-    record = _training_record(model, train, source, config, time.perf_counter() - t0)
+    record = _training_record(model, train, train_hash, source, config, time.perf_counter() - t0)
     with atomic_dir(config.out, overwrite=config.force, sources=sources, kind='generator', arg='out',
                     overwrite_arg='force') as tmp:
         model.save(tmp / 'generator.pt')
@@ -209,7 +209,7 @@ def _check_disk(n:int, image_shape, out:Path, what:str):
 
 def sample_generator(config:SampleConfig) -> dict:
     "`genai-data sample`: draw images per class from a saved generator, chunk by chunk, and export them."
-    t0, say = time.perf_counter(), _speaker(config.quiet)
+    t0, say = time.perf_counter(), speaker(config.quiet)
     config.check()
     path = generator_file(config.generator)
     out = check_output_dir(config.out, config.force, [path], 'out', 'force')
@@ -217,8 +217,7 @@ def sample_generator(config:SampleConfig) -> dict:
     add = sample_counts(config, model.classes)
     _check_disk(sum(add.values()), model.image_shape, out,
                 'counts' if config.counts is not None else 'per_class')
-    # the labels in draw_per_class's order, so that run's seed and counts give run's images
-    labels = torch.cat([torch.full((n,), c, dtype=torch.long) for c, n in add.items() if n])
+    labels = class_labels(add)              # draw_per_class's order: run's seed and counts give run's images
     say(f"[1/1] drawing {len(labels)} images from {path} ({model.generator}, {model.updates} updates) into "
         f"{config.out}")
     about = {'family': model.generator, 'updates': model.updates, 'seed': model.seed,

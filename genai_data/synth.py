@@ -1,4 +1,4 @@
-"""The generators behind imbalanced-learn's face, beside the classical over-samplers; filters that are measured rather than assumed; and the per-class quality of what they draw.
+"""Generators behind imbalanced-learn's interface, filters that are measured, and per-class quality.
 
 Docs: https://genai-data.github.io/genai_data/synth.html.md"""
 
@@ -23,7 +23,7 @@ from .generators import GENERATIVE, SynthesisGenerator, check_generator, check_g
 # %% auto #0
 __all__ = ['CLASSICAL', 'METHODS', 'MIN_COPY_REFERENCE', 'synthesis_targets', 'oversample', 'GenerativeOverSampler',
            'nearest_same_class', 'near_copy_thresholds', 'centroid_outliers', 'filter_synthetic', 'synthetic_quality',
-           'nearest_pairs', 'draw_per_class', 'first_per_class']
+           'nearest_pairs', 'class_labels', 'draw_per_class', 'first_per_class']
 
 # %% ../nbs/11_synth.ipynb #2f203de6
 def synthesis_targets(y, # labels of the real data
@@ -284,6 +284,12 @@ def nearest_pairs(synthetic:ImageDataset, # generated images
     return [{'synthetic': i, 'train': int(idx[i]), 'distance': float(d[i]),
              'class': synthetic.classes[int(synthetic.labels[i])]} for i in d.argsort()[:n].tolist()]
 
+# %% ../nbs/11_synth.ipynb #babbc1d7
+def class_labels(add:dict, # {class index: images needed}
+                 factor:int=1) -> torch.Tensor: # factor x each need (a filter's pool)
+    "The label of every image to draw: factor x add[c] of each class c, in the order of `add`."
+    return torch.cat([torch.full((factor * n,), c, dtype=torch.long) for c, n in add.items() if n])
+
 # %% ../nbs/11_synth.ipynb #39f7c1fa
 def draw_per_class(model, # anything with `sample(n, y, rng)` and `classes`, e.g. a SynthesisGenerator
                    add:dict, # {class index: images needed}
@@ -291,7 +297,7 @@ def draw_per_class(model, # anything with `sample(n, y, rng)` and `classes`, e.g
                    seed:int=0, # seeds the draw
                    sample=None) -> ImageDataset: # (labels, seed) -> images; default model.sample
     "factor x add[c] images of each class c, rounded to 8 bits (what their PNG files will hold)."
-    y = torch.cat([torch.full((factor * n,), c, dtype=torch.long) for c, n in add.items() if n])
+    y = class_labels(add, factor)
     x = sample(y, seed) if sample is not None else model.sample(len(y), y, rng=make_generator(seed))
     return quantize(ImageDataset(x, y, model.classes))
 

@@ -1,4 +1,4 @@
-"""The ELBO, the reparameterisation trick and the Gaussian KL, each checked numerically; MLP and convolutional VAEs with Bernoulli or Gaussian likelihoods, conditional and beta-VAEs, sampling, interpolation and an importance-weighted likelihood estimate.
+"""The ELBO, the reparameterisation trick and the Gaussian KL, checked; MLP, conv and conditional VAEs.
 
 Docs: https://genai-data.github.io/genai_data/vae.html.md"""
 

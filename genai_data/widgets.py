@@ -1,4 +1,4 @@
-"""Interactive explorers over the library's functions: an augmentation preview, a resampling viewer, a VAE latent explorer and a conditional gallery with per-class quality; each a thin wrapper, tested in Python and in a real browser.
+"""Interactive explorers: augmentation, resampling, VAE latents and a per-class gallery.
 
 Docs: https://genai-data.github.io/genai_data/widgets.html.md"""
 
