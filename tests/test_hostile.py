@@ -163,6 +163,7 @@ HANDLER_LINE = next(i for i, line in enumerate((Path(__file__).resolve().parents
                                              .read_text().splitlines(), 1)
                     if 'signal.signal(signal.SIGINT, _interrupted_while_starting)' in line)
 
+CPYTHON_DROPS_CTRL_C = ('Exception ignored', 'Failed checking if argv[0] is an import path entry')
 
 @pytest.mark.skipif(GENAI_DATA is None, reason='the genai-data command is not installed (pip install -e .)')
 @pytest.mark.parametrize('delay', [round(0.01 + 0.005 * i, 3) for i in range(19)] + [0.3, 1.0])   # dense early
@@ -173,10 +174,12 @@ def test_ctrl_c_in_the_first_second_exits_cleanly(tmp_path, delay):
     p.send_signal(signal.SIGINT)
     try: _, err = p.communicate(timeout=30)
     except subprocess.TimeoutExpired as e:
-        # CPython drops a Ctrl-C raised inside an import-lock callback ("Exception ignored in ...") and goes
-        # on, before any handler of ours can see it; the user presses Ctrl-C again, and that one must be clean
+        # CPython drops a Ctrl-C raised during its own start-up -- inside an import-lock callback ("Exception
+        # ignored in ...") or while it checks the script's path ("Failed checking if argv[0] is an import path
+        # entry") -- and goes on, before any handler of ours can see it; the user presses Ctrl-C again, and that
+        # one must be clean
         lost = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or '')
-        assert 'Exception ignored' in lost and 'KeyboardInterrupt' in lost, lost
+        assert any(m in lost for m in CPYTHON_DROPS_CTRL_C) and 'KeyboardInterrupt' in lost, lost
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=120)
         err = err.replace(lost, '', 1)
