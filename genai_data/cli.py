@@ -77,7 +77,7 @@ def _say(quiet, *args):
     if not quiet: print(*args, flush=True)
 
 # %% ../nbs/14_cli.ipynb #d8619b91
-def prepare(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a folder, or an .npz file
+def prepare(dataset:str, # 'digits', 'photos', 'mnist', 'fashion-mnist', 'cifar10', a folder, an .npz file
             out:str|Path, # output folder (must not exist unless force)
             size:int|None=None, # resize images to size x size
             fractions=(0.8, 0.1, 0.1), # train / valid / test shares
@@ -178,7 +178,7 @@ def _add_prepare(sub):
                                     'train/valid/'
                         'test split and write dataset.npz, summary.json and samples.png to --out.')
     pp.add_argument('--dataset', required=True,
-                    help="'digits', 'mnist', 'fashion-mnist', 'cifar10', an image folder "
+                    help="'digits', 'photos', 'mnist', 'fashion-mnist', 'cifar10', an image folder "
                     "(one sub-folder per class) or an .npz file with x and y")
     pp.add_argument('--out', required=True,
                     help='output folder: a new one, or one genai-data wrote (with --force)')
@@ -196,14 +196,14 @@ def _add_prepare(sub):
 def _add_run_data(rp):
     "The flags of `run` that say which data, and how to split and load it."
     rp.add_argument('--dataset', required=True,
-                    help="what prepare takes ('digits', an image folder, an .npz, a "
+                    help="what prepare takes ('digits', 'photos', an image folder, an .npz, a "
                     "torchvision name) or a folder prepare wrote")
     rp.add_argument('--out', required=True,
                     help='output folder: a new one, or one genai-data wrote (with --force)')
     rp.add_argument('--long-tail', type=float, default=None, metavar='RATIO',
                     help='make the training part long-tailed, e.g. 20 for 20:1 (to try the tool)')
     rp.add_argument('--size', type=int, default=None,
-                    help='resize images to SIZE x SIZE (default 16 for the digits)')
+                    help='resize images to SIZE x SIZE (default 16 for the digits, 32 for the photos)')
     rp.add_argument('--fractions', type=float, nargs=3, default=(0.6, 0.2, 0.2),
                     metavar=('TRAIN', 'HELDOUT', 'TEST'))
     rp.add_argument('--seed', type=int, default=0,
@@ -299,7 +299,7 @@ def _add_evaluate(sub):
     ep.add_argument('--out', required=True,
                     help='output folder: a new one, or one genai-data wrote (with --force)')
     ep.add_argument('--size', type=int, default=None,
-                    help='resize images to SIZE x SIZE (default 16 for the digits)')
+                    help='resize images to SIZE x SIZE (default 16 for the digits, 32 for the photos)')
     ep.add_argument('--fractions', type=float, nargs=3, default=(0.6, 0.2, 0.2),
                     metavar=('TRAIN', 'HELDOUT', 'TEST'))
     ep.add_argument('--seed', type=int, default=0,

@@ -18,14 +18,15 @@ from .core import (ConfigError, DataError, DatasetNotFoundError, GenaiDataError,
                              say_arg, sha256_bytes, VALUE_RANGES)
 
 # %% auto #0
-__all__ = ['FLOAT_RANGES', 'MAX_IMAGE_SIZE', 'IMAGE_EXTENSIONS', 'CLASSES_FILE', 'TORCHVISION_DATASETS', 'check_model_labels',
-           'balanced_labels', 'one_hot_labels', 'check_class_names', 'ImageDataset', 'tensor_dataloader',
-           'check_image_size', 'resize_images', 'load_digits', 'SkippedFilesWarning', 'load_image_folder',
-           'safe_folder_name', 'class_folder_names', 'save_image', 'save_image_folder', 'to_float_range',
-           'encode_labels', 'read_npz', 'load_npz', 'load_torchvision', 'write_idx_mnist', 'ToyData',
-           'ring_of_gaussians', 'grid_of_gaussians', 'CleanReport', 'clean', 'channel_stats', 'standardize',
-           'check_fractions', 'stratified_split', 'imbalance_counts', 'make_imbalanced', 'plot_class_counts',
-           'save_splits', 'load_splits', 'quantize', 'dataset_hash']
+__all__ = ['FLOAT_RANGES', 'MAX_IMAGE_SIZE', 'PHOTOS', 'MAX_PHOTO_PATCH', 'IMAGE_EXTENSIONS', 'CLASSES_FILE',
+           'TORCHVISION_DATASETS', 'check_model_labels', 'balanced_labels', 'one_hot_labels', 'check_class_names',
+           'ImageDataset', 'tensor_dataloader', 'check_image_size', 'resize_images', 'load_digits', 'read_photograph',
+           'cut_patches', 'load_photos', 'SkippedFilesWarning', 'load_image_folder', 'safe_folder_name',
+           'class_folder_names', 'save_image', 'save_image_folder', 'to_float_range', 'encode_labels', 'read_npz',
+           'load_npz', 'load_torchvision', 'write_idx_mnist', 'ToyData', 'ring_of_gaussians', 'grid_of_gaussians',
+           'CleanReport', 'clean', 'channel_stats', 'standardize', 'check_fractions', 'stratified_split',
+           'imbalance_counts', 'make_imbalanced', 'plot_class_counts', 'save_splits', 'load_splits', 'quantize',
+           'dataset_hash']
 
 # %% ../nbs/01_data.ipynb #072c243a
 FLOAT_RANGES = ('[0,1]', '[-1,1]')
@@ -288,6 +289,78 @@ def load_digits(size:int=8, # image side in pixels (8 is the original; 16 or 32 
     x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.
     x = resize_images(x, int(size))
     ds = ImageDataset(x, torch.tensor(d.target), classes=[str(c) for c in d.target_names])
+    return ds if value_range == '[0,1]' else ds.to_range(value_range)
+
+# %% ../nbs/01_data.ipynb #79e96cec
+PHOTOS = {'astronaut': 'skimage:astronaut', 'cat': 'skimage:chelsea', 'coffee': 'skimage:coffee',
+          'rocket': 'skimage:rocket', 'galaxies': 'skimage:hubble_deep_field',
+          'tissue': 'skimage:immunohistochemistry', 'retina': 'skimage:retina',
+          'motorcycle': 'skimage:stereo_motorcycle', 'temple': 'sklearn:china.jpg', 'flower': 'sklearn:flower.jpg'}
+MAX_PHOTO_PATCH = 256
+
+def read_photograph(name:str) -> torch.Tensor:
+    "One of the ten bundled `PHOTOS` as a float (3, H, W) tensor in [0,1]; read from disk, never downloaded."
+    if name not in PHOTOS:
+        raise ConfigError(f"no bundled photograph {name!r}; choose one of {', '.join(PHOTOS)}")
+    package, what = PHOTOS[name].split(':')
+    if package == 'sklearn':
+        from sklearn.datasets import load_sample_image
+        a = load_sample_image(what)
+    else:
+        try: import skimage.data
+        except ImportError as e:
+            raise ConfigError("the photos need scikit-image; install it with: pip install scikit-image") from e
+        a = getattr(skimage.data, what)()
+        a = a[0] if isinstance(a, tuple) else a           # stereo_motorcycle: (left, right, disparity)
+    return torch.from_numpy(np.array(a[..., :3])).permute(2, 0, 1).float() / 255
+
+# %% ../nbs/01_data.ipynb #c8b82aeb
+def cut_patches(photo:torch.Tensor, # one image (C, H, W)
+                size:int, # side of the patches
+                n:int, # how many
+                generator:torch.Generator, # the random source
+                sides=None, # (smallest, largest) side of the squares in pixels; None: (size, half the shorter side)
+                min_std:float=0.03, # draw again a patch flatter than this
+               ) -> torch.Tensor:
+    "`n` random squares of `photo` (sides in `sides`), each area-averaged to `size` x `size` pixels."
+    from torchvision.ops import roi_align
+    _, h, w = photo.shape
+    smallest, largest = sides or (size, max(size, min(h, w) // 2))
+    if not size <= smallest <= largest <= min(h, w):
+        raise ConfigError(f"squares of {smallest} to {largest} px cut to {size} px do not fit a {h}x{w} "
+                          "photograph")
+    kept, tries = [], 0
+    while sum(len(k) for k in kept) < n:
+        if (tries := tries + 1) > 20:
+            raise DataError(f"could not cut {n} patches with standard deviation above {min_std} from a "
+                            f"{h}x{w} photograph; lower min_std")
+        m = 2 * n
+        side = torch.randint(smallest, largest + 1, (m,), generator=generator).float()
+        left = torch.rand(m, generator=generator) * (w - side)
+        top = torch.rand(m, generator=generator) * (h - side)
+        boxes = torch.stack([torch.zeros(m), left, top, left + side, top + side], 1)
+        patches = roi_align(photo[None], boxes, size, sampling_ratio=-1, aligned=True).clamp(0, 1)
+        kept.append(patches[patches.std(dim=(1, 2, 3)) > min_std])
+    return torch.cat(kept)[:n]
+
+# %% ../nbs/01_data.ipynb #9d991776
+def load_photos(size:int=32, # patch side in pixels (4 to 256)
+                per_class:int=200, # patches cut from each photograph
+                seed:int=0, # which patches
+                value_range:str='[0,1]', # range of the returned images
+               ) -> ImageDataset:
+    "Colour patches of ten bundled photographs, one class per photograph, shuffled; no download."
+    size = check_image_size(size)
+    if size > MAX_PHOTO_PATCH:
+        raise ConfigError(f"{say_arg('size')} {size} is larger than the bundled photographs allow; use at most "
+                          f"{MAX_PHOTO_PATCH}, e.g. {say_arg('size', 64, placeholder=True)}")
+    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
+        raise ConfigError(f"per_class must be a whole number >= 1, got {per_class!r}")
+    g = make_generator(seed)
+    x = torch.cat([cut_patches(read_photograph(name), size, int(per_class), g) for name in PHOTOS])
+    y = torch.arange(len(PHOTOS)).repeat_interleave(int(per_class))
+    order = torch.randperm(len(y), generator=g)
+    ds = ImageDataset(x[order], y[order], classes=list(PHOTOS))
     return ds if value_range == '[0,1]' else ds.to_range(value_range)
 
 # %% ../nbs/01_data.ipynb #1181ed7c

@@ -29,7 +29,7 @@ __all__ = ['EvaluateConfig', 'load_like', 'top_up', 'evaluate_synthetic']
 @dataclass
 class EvaluateConfig:
     "Every setting of one `genai-data evaluate`, each named once, as its command-line flag."
-    real: str # the real labelled images: an image folder, an .npz, a folder prepare wrote, or 'digits'
+    real: str # the real labelled images: an image folder, an .npz, a folder prepare wrote, 'digits' or 'photos'
     synthetic: str # the synthetic images: an image folder (one sub-folder per class) or an .npz
     out: str # the export folder: a new one, or one genai-data wrote (with force)
     held_out: str|None = None # real images the synthetic images' maker never saw (default: split from real)

@@ -18,9 +18,9 @@ from .augment import DiffAugment
 from .learner import Step, linear_decay
 
 # %% auto #0
-__all__ = ['GAN_LOSSES', 'TOY_METHODS', 'TOY_SCHEDULES', 'gan_d_loss', 'gan_g_loss', 'gradient_penalty', 'r1_penalty', 'frozen',
-           'GANStep', 'MLPGenerator', 'MLPDiscriminator', 'DCGANGenerator', 'DCGANDiscriminator', 'ACGANStep',
-           'mode_coverage', 'toy_gan', 'image_gan']
+__all__ = ['GAN_LOSSES', 'DCGAN_SIZES', 'TOY_METHODS', 'TOY_SCHEDULES', 'gan_d_loss', 'gan_g_loss', 'gradient_penalty',
+           'r1_penalty', 'frozen', 'GANStep', 'MLPGenerator', 'MLPDiscriminator', 'DCGANGenerator',
+           'DCGANDiscriminator', 'ACGANStep', 'mode_coverage', 'toy_gan', 'image_gan']
 
 # %% ../nbs/08_gan.ipynb #cf0230e6
 GAN_LOSSES = ('ns', 'saturating', 'hinge', 'wgan-gp')
@@ -216,18 +216,20 @@ class MLPDiscriminator(nn.Module):
         return out
 
 # %% ../nbs/08_gan.ipynb #5ce0f3d3
+DCGAN_SIZES = (16, 32, 64, 128)   # one stride-2 block per doubling from 4x4
+
 def _n_blocks(image_shape):
-    "Stride-2 blocks between 4x4 and the image size; square images of 16, 32 or 64 pixels only."
+    "Stride-2 blocks between 4x4 and the image size; square images of a size in DCGAN_SIZES only."
     c, h, w = tuple(image_shape)
-    if h != w or h not in (16, 32, 64) or c not in (1, 3):
-        raise ConfigError(f"DCGAN needs image_shape (C, S, S) with C in (1, 3) and S in (16, 32, 64), got "
+    if h != w or h not in DCGAN_SIZES or c not in (1, 3):
+        raise ConfigError(f"DCGAN needs image_shape (C, S, S) with C in (1, 3) and S in {DCGAN_SIZES}, got "
                           f"{tuple(image_shape)}; "
                           "resize the images (e.g. load_digits(16) or prepare --size 16)")
     return int(math.log2(h)) - 2
 
 # %% ../nbs/08_gan.ipynb #52be29c6
 class DCGANGenerator(_Generator):
-    "DCGAN generator for 16/32/64-pixel images in [-1, 1]; conditional on labels when `n_classes` is set."
+    "DCGAN generator for 16- to 128-pixel images in [-1, 1]; conditional on labels when `n_classes` is set."
     def __init__(self, latent_dim:int=64, image_shape=(1, 32, 32), width:int=64, n_classes:int|None=None):
         super().__init__()
         nb = _n_blocks(image_shape)

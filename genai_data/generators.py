@@ -17,12 +17,12 @@ from .data import ImageDataset, balanced_labels, check_model_labels
 from .resample import SMOTE
 from .learner import Learner, linear_decay
 from .vae import VAE, VAEStep
-from .gan import image_gan
+from .gan import DCGAN_SIZES, image_gan
 from .diffusion import DiffusionModel, DiffusionStep, UNet
 
 # %% auto #0
-__all__ = ['GENERATIVE', 'DEFAULT_UPDATES', 'TRAIN_RANGE', 'GENERATOR_FORMAT', 'check_generator', 'check_generator_shape',
-           'generator_recipe', 'SynthesisGenerator']
+__all__ = ['GENERATIVE', 'DEFAULT_UPDATES', 'TRAIN_RANGE', 'GENERATOR_FORMAT', 'check_generator', 'nearest_generator_size',
+           'check_generator_shape', 'generator_recipe', 'SynthesisGenerator']
 
 # %% ../nbs/11_generators.ipynb #1851d2f1
 GENERATIVE = ('cvae', 'cgan', 'flow', 'latent-smote')
@@ -39,17 +39,26 @@ def check_generator(generator:str, # a family name
         raise ConfigError(f"unknown {say_arg('generator')} {generator!r}; use one of {list(allowed)}")
     return generator
 
+# %% ../nbs/11_generators.ipynb #a1b2c3d4
+def nearest_generator_size(generator:str, # a family of GENERATIVE
+                           height:int, width:int) -> int:
+    "The square side nearest these images' mean side that `generator`'s networks take."
+    side = (height + width) / 2
+    if generator == 'cgan': return min(DCGAN_SIZES, key=lambda s: (abs(s - side), s))
+    return max(4, 4 * round(side / 4))
+
 # %% ../nbs/11_generators.ipynb #dd9639b9
 def check_generator_shape(generator:str, # a family of GENERATIVE
                           image_shape) -> tuple: # (C, H, W)
-    "Refuse image sizes the family's networks cannot handle, naming the size to resize to."
+    "Refuse image sizes the family's networks cannot handle, naming the nearest size it can."
     c, h, w = tuple(image_shape)
-    ok = c in (1, 3) and h == w and (h in (16, 32, 64) if generator == 'cgan' else h % 4 == 0)
+    ok = c in (1, 3) and h == w and (h in DCGAN_SIZES if generator == 'cgan' else h % 4 == 0)
     if generator in GENERATIVE and not ok:
-        need = ('square images of 16, 32 or 64 pixels' if generator == 'cgan'
-                else 'images whose sides are divisible by 4')
+        need = (f"square images of {', '.join(map(str, DCGAN_SIZES))} pixels" if generator == 'cgan'
+                else 'square images whose side is divisible by 4')
+        fix = say_arg('size', nearest_generator_size(generator, h, w))
         raise DataError(f"the {generator} generator needs {need} with 1 or 3 channels, but these are "
-                        f"{c}x{h}x{w}; resize them, e.g. {say_arg('size', 16)}")
+                        f"{c}x{h}x{w}; resize them, e.g. {fix}")
     return (c, h, w)
 
 # %% ../nbs/11_generators.ipynb #b28000aa

@@ -18,7 +18,7 @@ from .core import (ConfigError, DataError, DatasetNotFoundError, atomic_dir, ato
                              speaker)
 from .data import (FLOAT_RANGES, TORCHVISION_DATASETS, ImageDataset, check_fractions,
                              check_image_size,
-                             clean, dataset_hash, imbalance_counts, load_digits, load_image_folder,
+                             clean, dataset_hash, imbalance_counts, load_digits, load_image_folder, load_photos,
                              load_splits,
                              load_torchvision, make_imbalanced, read_npz, resize_images, stratified_split)
 from .learner import is_distributed, rank
@@ -32,10 +32,10 @@ from .gate import (ARM_WORDS, METRIC_WORDS, check_synthetic_mix, comparison_word
 from .export import export_synthetic, versions
 
 # %% auto #0
-__all__ = ['RESULT_FIELDS', 'WORK_CONFIG', 'AUTO_CANDIDATES', 'REPORT_FORMAT', 'RunConfig', 'load_source', 'load_for_run',
-           'parse_sampling_strategy', 'work_dir', 'open_work', 'train_or_load', 'sample_sharded', 'gate_progress',
-           'evaluate_generator', 'settings_digest', 'build_report', 'synthesize_dataset', 'summary_lines',
-           'run_synthesis']
+__all__ = ['RESULT_FIELDS', 'BUNDLED_DATASETS', 'WORK_CONFIG', 'AUTO_CANDIDATES', 'REPORT_FORMAT', 'RunConfig', 'load_source',
+           'load_for_run', 'parse_sampling_strategy', 'work_dir', 'open_work', 'train_or_load', 'sample_sharded',
+           'gate_progress', 'evaluate_generator', 'settings_digest', 'build_report', 'synthesize_dataset',
+           'summary_lines', 'run_synthesis']
 
 # %% ../nbs/14_pipeline.ipynb #8513e73f
 RESULT_FIELDS = ('generator', 'sampling_strategy', 'enlarge', 'updates', 'seed', 'filter', 'filter_centroid',
@@ -44,11 +44,11 @@ RESULT_FIELDS = ('generator', 'sampling_strategy', 'enlarge', 'updates', 'seed',
 @dataclass
 class RunConfig:
     "Every setting of one `genai-data run`, each named once, as its command-line flag."
-    # 'digits', 'mnist', 'fashion-mnist', 'cifar10', an image folder, an .npz, or a folder prepare wrote
+    # 'digits', 'photos', 'mnist', 'fashion-mnist', 'cifar10', an image folder, an .npz, or a prepared folder
     dataset: str
     out: str # the export folder: a new one, or one genai-data wrote (with force)
     generator: str = 'cvae' # a family of GENERATIVE, or 'auto' (AUTO_CANDIDATES; the gate keeps the best)
-    size: int|None = None # resize images to size x size (default 16 for the digits)
+    size: int|None = None # resize images to size x size (default 16 for the digits, 32 for the photos)
     long_tail: float|None = None # make the training part long-tailed with this majority:minority ratio
     fractions: tuple = (0.6, 0.2, 0.2) # train / held-out / test shares
     seed: int = 0 # seeds the split, the long tail, the generator and the samples
@@ -136,7 +136,9 @@ def settings(self:RunConfig) -> dict:
             if k not in ('quiet', 'resume', 'force')}
 
 # %% ../nbs/14_pipeline.ipynb #05618bcb
-def load_source(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a folder, or an .npz file
+BUNDLED_DATASETS = {'digits': 16, 'photos': 32}   # the datasets that ship with the package: default side
+
+def load_source(dataset:str, # 'digits', 'photos', 'mnist', 'fashion-mnist', 'cifar10', a folder, an .npz
                 size:int|None=None, # resize images to size x size
                 root:str|Path='data', # folder holding torchvision datasets
                 download:bool=False, # let torchvision download missing files
@@ -145,9 +147,12 @@ def load_source(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a 
                 progress:bool=True, # progress bar while reading image folders
                ) -> tuple[dict, str]:
     "Read a dataset by name or path; return clean()'s keyword arguments and a description of the source."
-    # digits and image folders are resized while loading; the others after cleaning
+    # bundled data and image folders are resized while loading; the others after cleaning
     key = dataset.lower()
     if key == 'digits': ds, desc = load_digits(size or 8), f"scikit-learn digits ({size or 8}x{size or 8})"
+    elif key == 'photos':
+        ds = load_photos(size or 32)
+        desc = f"patches of {ds.n_classes} bundled colour photographs ({ds.shape[1]}x{ds.shape[2]})"
     elif key in TORCHVISION_DATASETS:
         parts = [load_torchvision(key, root, train=t, download=download) for t in (True, False)]
         ds = ImageDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
@@ -161,7 +166,7 @@ def load_source(dataset:str, # 'digits', 'mnist', 'fashion-mnist', 'cifar10', a 
         return dict(images=x, labels=y, classes=classes, value_range=rng), f"npz file {dataset}"
     else:
         raise DatasetNotFoundError(f"{say_arg('dataset')} {dataset!r} is neither a known dataset "
-                                   f"({', '.join(['digits', *TORCHVISION_DATASETS])}) nor an existing image "
+                                   f"({', '.join([*BUNDLED_DATASETS, *TORCHVISION_DATASETS])}) nor an existing image "
                                    f"folder or .npz file")
     return dict(images=ds.images, labels=ds.labels, classes=ds.classes, value_range=ds.value_range), desc
 
@@ -180,7 +185,7 @@ def _resized(splits:dict, size:int|None) -> dict:
 
 # %% ../nbs/14_pipeline.ipynb #e32bc586
 def load_for_run(dataset:str, # what `prepare` takes, or a folder `prepare` wrote
-                 size:int|None=None, # resize to size x size (default: 16 for the digits)
+                 size:int|None=None, # resize to size x size (default: 16 for the digits, 32 for the photos)
                  fractions=(0.6, 0.2, 0.2), # train / held-out / test shares (ignored for a prepared folder)
                  seed:int=0, # split and long-tail seed
                  long_tail:float|None=None, # make the training part long-tailed at this ratio (e.g. 20)
@@ -191,7 +196,7 @@ def load_for_run(dataset:str, # what `prepare` takes, or a folder `prepare` wrot
         splits, desc = (_resized(load_splits(Path(dataset) / 'dataset.npz'), size),
                         f"prepared dataset {dataset}")
     else:
-        size = size or (16 if str(dataset).lower() == 'digits' else None)
+        size = size or BUNDLED_DATASETS.get(str(dataset).lower())
         raw, desc = load_source(dataset, size=check_image_size(size), root=root, download=download,
                                 input_range=input_range, on_corrupt=on_corrupt, progress=progress)
         ds = _resized({'all': clean(**raw)[0]}, size)['all']

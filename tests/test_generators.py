@@ -1,8 +1,10 @@
 "One test file per family face: build, train, sample, save/load, tampering, bad input (genai_data.generators)."
 import pytest
 import torch
-from genai_data.core import ConfigError, CorruptFileError, DataError, make_generator
-from genai_data.generators import GENERATIVE, SynthesisGenerator, check_generator, check_generator_shape
+from genai_data.core import ConfigError, CorruptFileError, DataError, make_generator, seed_everything
+from genai_data.data import ImageDataset
+from genai_data.generators import (GENERATIVE, SynthesisGenerator, check_generator, check_generator_shape,
+                                   generator_recipe)
 
 
 # ---------- each generative family: train, sample, save/load
@@ -46,3 +48,29 @@ def test_generator_bad_input(longtail):
     gen = SynthesisGenerator('cvae', updates=5).fit(longtail[0][:100])
     with pytest.raises(DataError, match='whole numbers'): gen.sample(2, [1.7, 2])      # no silent truncation
     assert torch.equal(gen.sample(3, 9, rng=make_generator(0)), gen.sample(3, [9, 9, 9], rng=make_generator(0)))
+
+
+# ---------- every family at every size and channel count: one update changes the weights, sampling works
+def _weights(models) -> dict:
+    "Every floating-point tensor of a model or a {name: model} dict, keyed by name."
+    models = models if isinstance(models, dict) else {'model': models}
+    return {f'{n}.{k}': v.detach().clone() for n, m in models.items() for k, v in m.state_dict().items()
+            if v.is_floating_point()}
+
+
+@pytest.mark.parametrize('size', [16, 32, 64, 128])
+@pytest.mark.parametrize('channels', [1, 3])
+@pytest.mark.parametrize('method', GENERATIVE)
+def test_every_family_takes_16_to_128_px_grey_or_colour(method, channels, size):
+    torch.manual_seed(0)
+    ds = ImageDataset(torch.rand(16, channels, size, size), torch.arange(16) % 4, classes=list('abcd'))
+    seed_everything(0)                                         # fit seeds the same way before building
+    before = _weights(generator_recipe(method, ds.shape, ds.n_classes)['models'])
+    gen = SynthesisGenerator(method, updates=1, batch_size=8).fit(ds)
+    after = _weights(gen.learn.models)
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before), f'{method}: one update changed nothing'
+    y = torch.tensor([0, 1, 2, 3])
+    x = gen.sample(4, y, rng=make_generator(1))
+    assert x.shape == (4, channels, size, size) and 0 <= x.min() and x.max() <= 1 and torch.isfinite(x).all()
+    assert torch.equal(x, gen.sample(4, y, rng=make_generator(1)))
