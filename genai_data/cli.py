@@ -86,6 +86,7 @@ def prepare(dataset:str, # 'digits', 'photos', 'mnist', 'fashion-mnist', 'cifar1
             input_range:str|None=None, # value range of a float .npz
             root:str|Path='data', download:bool=False, # folder of torchvision datasets; allow downloads
             on_corrupt:str='raise', # 'raise' or 'skip' unreadable image files
+            crop:bool=False, # centre-crop non-square images to a square before resizing (else stretch)
             force:bool=False, # replace an existing output folder that genai_data wrote
             quiet:bool=False) -> dict:
     "Load, clean, split and write a dataset; return the summary that was written to summary.json."
@@ -102,7 +103,7 @@ def prepare(dataset:str, # 'digits', 'photos', 'mnist', 'fashion-mnist', 'cifar1
     check_output_dir(out, force, sources, 'out', 'force')
     _say(quiet, f"[1/4] loading {dataset}")
     raw, desc = load_source(dataset, size=size, root=root, download=download, input_range=input_range,
-                            on_corrupt=on_corrupt, progress=not quiet)
+                            on_corrupt=on_corrupt, progress=not quiet, crop=crop)
     _say(quiet, f"      {desc}: {len(raw['labels'])} images\n[2/4] cleaning")
     ds, report = clean(**raw)
     _say(quiet, f"      {report}")
@@ -150,6 +151,9 @@ def _add_source_flags(parser):
                         help='leave out unreadable image files instead of stopping')
     parser.add_argument('--input-range', default=None, choices=['[0,1]', '[-1,1]', 'uint8'],
                         help='value range of float images in an .npz that does not state it')
+    parser.add_argument('--crop', action='store_true',
+                        help='centre-crop non-square images to a square before --size resizes them '
+                             '(default: stretch them)')
 
 # %% ../nbs/14_cli.ipynb #b8325dd8
 def _add_output_flags(parser, device:bool=True):
@@ -304,6 +308,9 @@ def _add_evaluate(sub):
                     metavar=('TRAIN', 'HELDOUT', 'TEST'))
     ep.add_argument('--seed', type=int, default=0,
                     help='seed of the split, the synthetic images drawn and the classifiers')
+    ep.add_argument('--crop', action='store_true',
+                    help='centre-crop non-square images (real and synthetic) to a square before resizing '
+                         '(default: stretch them)')
     ep.add_argument('--skip-corrupt', action='store_true',
                     help='leave out unreadable image files instead of stopping')
     ep.add_argument('--input-range', default=None, choices=['[0,1]', '[-1,1]', 'uint8'],
@@ -415,7 +422,8 @@ def _dispatch(args) -> int:
         prepare(args.dataset, args.out, size=args.size, fractions=args.fractions, seed=args.seed,
                 output_range=args.output_range, input_range=args.input_range, root=args.root,
                 download=args.download,
-                on_corrupt='skip' if args.skip_corrupt else 'raise', force=args.force, quiet=args.quiet)
+                on_corrupt='skip' if args.skip_corrupt else 'raise', crop=args.crop, force=args.force,
+                quiet=args.quiet)
     elif args.command == 'run': _run_command(args)
     elif args.command == 'evaluate':
         from genai_data.evaluate import EvaluateConfig, evaluate_synthetic

@@ -21,12 +21,12 @@ from .core import (ConfigError, DataError, DatasetNotFoundError, GenaiDataError,
 __all__ = ['FLOAT_RANGES', 'MAX_IMAGE_SIZE', 'PHOTOS', 'MAX_PHOTO_PATCH', 'IMAGE_EXTENSIONS', 'CLASSES_FILE',
            'TORCHVISION_DATASETS', 'check_model_labels', 'balanced_labels', 'one_hot_labels', 'check_class_names',
            'ImageDataset', 'tensor_dataloader', 'check_image_size', 'resize_images', 'load_digits', 'read_photograph',
-           'cut_patches', 'load_photos', 'SkippedFilesWarning', 'load_image_folder', 'safe_folder_name',
-           'class_folder_names', 'save_image', 'save_image_folder', 'to_float_range', 'encode_labels', 'read_npz',
-           'load_npz', 'load_torchvision', 'write_idx_mnist', 'ToyData', 'ring_of_gaussians', 'grid_of_gaussians',
-           'CleanReport', 'clean', 'channel_stats', 'standardize', 'check_fractions', 'stratified_split',
-           'imbalance_counts', 'make_imbalanced', 'plot_class_counts', 'save_splits', 'load_splits', 'quantize',
-           'dataset_hash']
+           'cut_patches', 'load_photos', 'SkippedFilesWarning', 'center_square', 'load_image_folder',
+           'safe_folder_name', 'class_folder_names', 'save_image', 'save_image_folder', 'to_float_range',
+           'encode_labels', 'read_npz', 'load_npz', 'load_torchvision', 'write_idx_mnist', 'ToyData',
+           'ring_of_gaussians', 'grid_of_gaussians', 'CleanReport', 'clean', 'channel_stats', 'standardize',
+           'check_fractions', 'stratified_split', 'imbalance_counts', 'make_imbalanced', 'plot_class_counts',
+           'save_splits', 'load_splits', 'quantize', 'dataset_hash']
 
 # %% ../nbs/01_data.ipynb #072c243a
 FLOAT_RANGES = ('[0,1]', '[-1,1]')
@@ -295,7 +295,8 @@ def load_digits(size:int=8, # image side in pixels (8 is the original; 16 or 32 
 PHOTOS = {'astronaut': 'skimage:astronaut', 'cat': 'skimage:chelsea', 'coffee': 'skimage:coffee',
           'rocket': 'skimage:rocket', 'galaxies': 'skimage:hubble_deep_field',
           'tissue': 'skimage:immunohistochemistry', 'retina': 'skimage:retina',
-          'motorcycle': 'skimage:stereo_motorcycle', 'temple': 'sklearn:china.jpg', 'flower': 'sklearn:flower.jpg'}
+          'motorcycle': 'skimage:stereo_motorcycle', 'temple': 'sklearn:china.jpg',
+          'flower': 'sklearn:flower.jpg'}
 MAX_PHOTO_PATCH = 256
 
 def read_photograph(name:str) -> torch.Tensor:
@@ -309,7 +310,7 @@ def read_photograph(name:str) -> torch.Tensor:
     else:
         try: import skimage.data
         except ImportError as e:
-            raise ConfigError("the photos need scikit-image; install it with: pip install scikit-image") from e
+            raise ConfigError("the photos need scikit-image; install it: pip install scikit-image") from e
         a = getattr(skimage.data, what)()
         a = a[0] if isinstance(a, tuple) else a           # stereo_motorcycle: (left, right, disparity)
     return torch.from_numpy(np.array(a[..., :3])).permute(2, 0, 1).float() / 255
@@ -319,7 +320,7 @@ def cut_patches(photo:torch.Tensor, # one image (C, H, W)
                 size:int, # side of the patches
                 n:int, # how many
                 generator:torch.Generator, # the random source
-                sides=None, # (smallest, largest) side of the squares in pixels; None: (size, half the shorter side)
+                sides=None, # (smallest, largest) side of the squares; None: (size, half the shorter side)
                 min_std:float=0.03, # draw again a patch flatter than this
                ) -> torch.Tensor:
     "`n` random squares of `photo` (sides in `sides`), each area-averaged to `size` x `size` pixels."
@@ -352,8 +353,8 @@ def load_photos(size:int=32, # patch side in pixels (4 to 256)
     "Colour patches of ten bundled photographs, one class per photograph, shuffled; no download."
     size = check_image_size(size)
     if size > MAX_PHOTO_PATCH:
-        raise ConfigError(f"{say_arg('size')} {size} is larger than the bundled photographs allow; use at most "
-                          f"{MAX_PHOTO_PATCH}, e.g. {say_arg('size', 64, placeholder=True)}")
+        raise ConfigError(f"{say_arg('size')} {size} is larger than the bundled photographs allow; use at "
+                          f"most {MAX_PHOTO_PATCH}, e.g. {say_arg('size', 64, placeholder=True)}")
     if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
         raise ConfigError(f"per_class must be a whole number >= 1, got {per_class!r}")
     g = make_generator(seed)
@@ -445,13 +446,29 @@ def _read_images(files:list, on_corrupt:str, progress:bool, name:str) -> tuple[l
             skipped.append(str(f))
     return images, labels, skipped
 
+# %% ../nbs/01_data.ipynb #c409a001
+def center_square(x:torch.Tensor) -> torch.Tensor:
+    "The largest centred square of each image in a batch `(N, C, H, W)`: what `crop=True` keeps."
+    h, w = x.shape[-2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return x[..., top:top + side, left:left + side]
+
+def _square_crop(im):
+    "The largest centred square of a PIL image: the same box as `center_square`."
+    side = min(im.size)
+    left, top = (im.width - side) // 2, (im.height - side) // 2
+    return im if im.width == im.height else im.crop((left, top, left + side, top + side))
+
+
 # %% ../nbs/01_data.ipynb #f9001339
-def _stack_images(images:list, channels:int|None, size:int|None) -> torch.Tensor:
-    "PIL images as one float tensor (N, C, H, W) in [0,1]: converted to grey or RGB, resized, of one size."
+def _stack_images(images:list, channels:int|None, size:int|None, crop:bool=False) -> torch.Tensor:
+    "PIL images as one float tensor (N, C, H, W) in [0,1]: grey or RGB, maybe cropped, resized, of one size."
     from PIL import Image
     if channels is None: channels = 1 if all(im.mode in _GREY_MODES for im in images) else 3
     mode = 'L' if channels == 1 else 'RGB'
     images = [im.convert(mode) if im.mode != mode else im for im in images]
+    if crop: images = [_square_crop(im) for im in images]
     if size is not None:
         images = [im.resize((size, size), Image.BICUBIC) if im.size != (size, size) else im for im in images]
     sizes = {im.size for im in images}
@@ -465,6 +482,7 @@ def _stack_images(images:list, channels:int|None, size:int|None) -> torch.Tensor
 # %% ../nbs/01_data.ipynb #b557370a
 def load_image_folder(root:str|Path, # folder with one sub-folder of images per class
                       size:int|None=None, # resize every image to size x size; None: all must share one size
+                      crop:bool=False, # centre-crop non-square images to a square first (else: stretched)
                       channels:int|None=None, # 1 (grey) or 3 (RGB); None: 1 if every image is grey, else 3
                       on_corrupt:str='raise', # 'raise' or 'skip' unreadable files (skips are warned about)
                       progress:bool=False, # show a progress bar
@@ -483,7 +501,7 @@ def load_image_folder(root:str|Path, # folder with one sub-folder of images per 
     for k in range(len(class_dirs)):
         if class_dirs[k] is not None and k not in labels:
             raise DataError(f"class {names[k]!r} has no readable images left")
-    return ImageDataset(_stack_images(images, channels, size), torch.tensor(labels), classes=names)
+    return ImageDataset(_stack_images(images, channels, size, crop), torch.tensor(labels), classes=names)
 
 # %% ../nbs/01_data.ipynb #c1d368b6
 def safe_folder_name(name:str, # a class name (already checked by check_class_names)

@@ -29,11 +29,12 @@ __all__ = ['EvaluateConfig', 'load_like', 'top_up', 'evaluate_synthetic']
 @dataclass
 class EvaluateConfig:
     "Every setting of one `genai-data evaluate`, each named once, as its command-line flag."
-    real: str # the real labelled images: an image folder, an .npz, a folder prepare wrote, 'digits' or 'photos'
+    real: str # the real labelled images: an image folder, an .npz, a prepared folder, 'digits' or 'photos'
     synthetic: str # the synthetic images: an image folder (one sub-folder per class) or an .npz
     out: str # the export folder: a new one, or one genai-data wrote (with force)
     held_out: str|None = None # real images the synthetic images' maker never saw (default: split from real)
     size: int|None = None # resize all images to size x size (default: the real images' size; 16 for digits)
+    crop: bool = False # centre-crop non-square images to a square before resizing (else they are stretched)
     fractions: tuple = (0.6, 0.2, 0.2) # train / held-out / test shares of real when there is no held_out
     seed: int = 0 # seeds the split, the choice of synthetic images and the classifiers
     gate_seeds: int = 3 # classifiers per training set in the gate
@@ -52,7 +53,7 @@ class EvaluateConfig:
 @patch
 def as_run(self:EvaluateConfig) -> RunConfig:
     "The `RunConfig` with this evaluation's shared settings: the same checks, report fields and words."
-    shared = ('out', 'size', 'fractions', 'seed', 'gate_seeds', 'classifier_updates', 'classifier',
+    shared = ('out', 'size', 'crop', 'fractions', 'seed', 'gate_seeds', 'classifier_updates', 'classifier',
               'synthetic_share', 'synthetic_weight', 'accept_anyway', 'force', 'device', 'skip_corrupt',
               'input_range', 'quiet')
     return RunConfig(self.real, **{k: getattr(self, k) for k in shared})
@@ -69,12 +70,15 @@ def load_like(path:str, # an image folder (one sub-folder per class) or an .npz 
               like:ImageDataset, # the real images: their classes, image shape and value range
               what:str, # the setting that named `path`, for messages: 'synthetic' or 'held_out'
               on_corrupt:str='raise', input_range:str|None=None,
-              progress:bool=True) -> tuple[ImageDataset, str]:
+              progress:bool=True,
+              crop:bool=False, # centre-crop non-square images to a square before resizing to `like`'s size
+             ) -> tuple[ImageDataset, str]:
     "Images from `path` relabelled to `like`'s classes by name, resized to its size, in [0,1]; a description."
     p = Path(path)
     if not (p.is_dir() or (p.is_file() and p.suffix == '.npz')):
         raise DatasetNotFoundError(f"{say_arg(what)} {path!r} is neither an image folder nor an .npz file")
-    raw, desc = load_source(path, on_corrupt=on_corrupt, input_range=input_range, progress=progress)
+    raw, desc = load_source(path, on_corrupt=on_corrupt, input_range=input_range, progress=progress,
+                            crop=crop)
     ds = clean(**raw)[0]
     unknown = [c for c in ds.classes if c not in like.classes]
     if unknown:
@@ -110,12 +114,13 @@ def _real_parts(config:EvaluateConfig) -> tuple[ImageDataset, ImageDataset, dict
     "The real training and held-out images, and where they came from."
     splits, src = load_for_run(config.real, config.size, config.fractions, config.seed, None,
                                on_corrupt='skip' if config.skip_corrupt else 'raise',
-                               input_range=config.input_range, progress=not config.quiet)
+                               input_range=config.input_range, progress=not config.quiet,
+                               crop=config.crop)
     if config.held_out is None:
         return splits['train'], splits['valid'], {**src, 'held_out_from': 'a split of --real'}
     train = splits['train'].join(*(v for k, v in splits.items() if k != 'train' and len(v)))
     held, desc = load_like(config.held_out, train, 'held_out', 'skip' if config.skip_corrupt else 'raise',
-                           config.input_range, not config.quiet)
+                           config.input_range, not config.quiet, config.crop)
     return train, held, {**src, 'held_out_from': desc}
 
 # %% ../nbs/14_evaluate.ipynb #e7a10016
@@ -170,7 +175,7 @@ def evaluate_synthetic(config:EvaluateConfig) -> dict:
     train, held, real_src = _real_parts(config)
     offered, syn_desc = load_like(config.synthetic, train, 'synthetic',
                                   'skip' if config.skip_corrupt else 'raise', config.input_range,
-                                  not config.quiet)
+                                  not config.quiet, config.crop)
     chosen, short = top_up(offered, train, config.seed)
     say(f"      train {train.class_counts().tolist()}, held-out {len(held)} ({real_src['held_out_from']}); "
         f"{len(chosen)} of {len(offered)} synthetic images used" + (f", short of {short}" if short else ''))

@@ -16,9 +16,10 @@ import torch.distributed as dist
 from .core import (ConfigError, DataError, DatasetNotFoundError, atomic_dir, atomic_write,
                              check_output_dir, check_seed, is_finite_number, make_generator, say_arg,
                              speaker)
-from .data import (FLOAT_RANGES, TORCHVISION_DATASETS, ImageDataset, check_fractions,
+from .data import (FLOAT_RANGES, TORCHVISION_DATASETS, ImageDataset, center_square, check_fractions,
                              check_image_size,
-                             clean, dataset_hash, imbalance_counts, load_digits, load_image_folder, load_photos,
+                             clean, dataset_hash, imbalance_counts, load_digits, load_image_folder,
+                             load_photos,
                              load_splits,
                              load_torchvision, make_imbalanced, read_npz, resize_images, stratified_split)
 from .learner import is_distributed, rank
@@ -49,6 +50,7 @@ class RunConfig:
     out: str # the export folder: a new one, or one genai-data wrote (with force)
     generator: str = 'cvae' # a family of GENERATIVE, or 'auto' (AUTO_CANDIDATES; the gate keeps the best)
     size: int|None = None # resize images to size x size (default 16 for the digits, 32 for the photos)
+    crop: bool = False # centre-crop non-square images to a square before resizing (else they are stretched)
     long_tail: float|None = None # make the training part long-tailed with this majority:minority ratio
     fractions: tuple = (0.6, 0.2, 0.2) # train / held-out / test shares
     seed: int = 0 # seeds the split, the long tail, the generator and the samples
@@ -135,6 +137,14 @@ def settings(self:RunConfig) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
             if k not in ('quiet', 'resume', 'force')}
 
+# %% ../nbs/14_pipeline.ipynb #5a9e0c01
+def _shape_policy(size:int|None, crop:bool) -> str:
+    "How a user's images were made square, in words for the report."
+    resized = f'resized to {size}x{size}' if size else ''
+    if crop: return f" (non-square images centre-cropped to a square{', ' + resized if size else ''})"
+    if not size: return ''
+    return f" ({resized}; non-square images stretched, {say_arg('crop', True)} keeps their centre)"
+
 # %% ../nbs/14_pipeline.ipynb #05618bcb
 BUNDLED_DATASETS = {'digits': 16, 'photos': 32}   # the datasets that ship with the package: default side
 
@@ -145,6 +155,7 @@ def load_source(dataset:str, # 'digits', 'photos', 'mnist', 'fashion-mnist', 'ci
                 input_range:str|None=None, # value range of a float .npz
                 on_corrupt:str='raise', # 'raise' or 'skip' unreadable image files
                 progress:bool=True, # progress bar while reading image folders
+                crop:bool=False, # centre-crop non-square images (folders, .npz) to a square, else stretch
                ) -> tuple[dict, str]:
     "Read a dataset by name or path; return clean()'s keyword arguments and a description of the source."
     # bundled data and image folders are resized while loading; the others after cleaning
@@ -159,15 +170,16 @@ def load_source(dataset:str, # 'digits', 'photos', 'mnist', 'fashion-mnist', 'ci
                           parts[0].classes)
         desc = f"torchvision {TORCHVISION_DATASETS[key][0]} from {root} (train + test files, re-split)"
     elif Path(dataset).is_dir():
-        ds = load_image_folder(dataset, size=size, on_corrupt=on_corrupt, progress=progress)
-        desc = f"image folder {dataset}"
+        ds = load_image_folder(dataset, size=size, crop=crop, on_corrupt=on_corrupt, progress=progress)
+        desc = f"image folder {dataset}" + _shape_policy(size, crop)
     elif Path(dataset).suffix == '.npz' and Path(dataset).is_file():
         x, y, classes, rng = read_npz(dataset, input_range)
-        return dict(images=x, labels=y, classes=classes, value_range=rng), f"npz file {dataset}"
+        return (dict(images=center_square(x) if crop else x, labels=y, classes=classes, value_range=rng),
+                f"npz file {dataset}" + _shape_policy(size, crop))
     else:
         raise DatasetNotFoundError(f"{say_arg('dataset')} {dataset!r} is neither a known dataset "
-                                   f"({', '.join([*BUNDLED_DATASETS, *TORCHVISION_DATASETS])}) nor an existing image "
-                                   f"folder or .npz file")
+                                   f"({', '.join([*BUNDLED_DATASETS, *TORCHVISION_DATASETS])}) nor an "
+                                   f"existing image folder or .npz file")
     return dict(images=ds.images, labels=ds.labels, classes=ds.classes, value_range=ds.value_range), desc
 
 # %% ../nbs/14_pipeline.ipynb #9f021b63
@@ -190,7 +202,9 @@ def load_for_run(dataset:str, # what `prepare` takes, or a folder `prepare` wrot
                  seed:int=0, # split and long-tail seed
                  long_tail:float|None=None, # make the training part long-tailed at this ratio (e.g. 20)
                  root:str|Path='data', download:bool=False, on_corrupt:str='raise', input_range:str|None=None,
-                 progress:bool=True) -> tuple[dict, dict]:
+                 progress:bool=True,
+                 crop:bool=False, # centre-crop non-square images to a square before resizing (else stretch)
+                ) -> tuple[dict, dict]:
     "Train / valid / test splits in [0,1] for `run` (valid: the gate's held-out set) and a description."
     if _is_prepared(dataset):
         splits, desc = (_resized(load_splits(Path(dataset) / 'dataset.npz'), size),
@@ -198,7 +212,8 @@ def load_for_run(dataset:str, # what `prepare` takes, or a folder `prepare` wrot
     else:
         size = size or BUNDLED_DATASETS.get(str(dataset).lower())
         raw, desc = load_source(dataset, size=check_image_size(size), root=root, download=download,
-                                input_range=input_range, on_corrupt=on_corrupt, progress=progress)
+                                input_range=input_range, on_corrupt=on_corrupt, progress=progress,
+                                crop=crop)
         ds = _resized({'all': clean(**raw)[0]}, size)['all']
         splits = stratified_split(ds, check_fractions(fractions, 3), seed=check_seed(seed))
     splits = {k: v.to_range('[0,1]') for k, v in splits.items()}
@@ -451,7 +466,7 @@ def run_synthesis(config:RunConfig) -> dict:
     splits, source = load_for_run(config.dataset, config.size, config.fractions, config.seed,
                                   config.long_tail,
                                   config.root, config.download, 'skip' if config.skip_corrupt else 'raise',
-                                  config.input_range, progress=not config.quiet)
+                                  config.input_range, progress=not config.quiet, crop=config.crop)
     train, held = splits['train'], splits['valid']
     say(f"      {source['description']}: train {train.class_counts().tolist()}, held-out {len(held)}")
     say(f"[2/3] {config.generator}: train, synthesise{', filter' if config.filter else ''}, judge and gate "

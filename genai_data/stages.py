@@ -29,11 +29,12 @@ __all__ = ['TRAINING_FILE', 'CHUNK', 'TrainConfig', 'UpdateProgress', 'train_gen
 @dataclass
 class TrainConfig:
     "Every setting of one `genai-data train`, each named once, as its command-line flag."
-    dataset: str # what run takes: 'digits', 'photos', an image folder, an .npz, a torchvision name, a prepared folder
+    dataset: str # what run takes: 'digits', 'photos', an image or prepared folder, .npz, torchvision name
     out: str # the folder for generator.pt and training.json: a new one, or one genai-data wrote (with force)
     generator: str = 'cvae' # a family of GENERATIVE
     updates: int|None = None # training budget in optimizer updates (default: DEFAULT_UPDATES)
     size: int|None = None # resize images to size x size (default 16 for the digits, 32 for the photos)
+    crop: bool = False # centre-crop non-square images to a square before resizing (else they are stretched)
     long_tail: float|None = None # make the training part long-tailed with this majority:minority ratio
     fractions: tuple = (0.6, 0.2, 0.2) # train / held-out / test shares: the generator sees only train
     seed: int = 0 # seeds the split, the long tail and the generator
@@ -102,7 +103,7 @@ def train_generator(config:TrainConfig) -> dict:
     splits, source = load_for_run(config.dataset, config.size, config.fractions, config.seed,
                                   config.long_tail,
                                   config.root, config.download, 'skip' if config.skip_corrupt else 'raise',
-                                  config.input_range, progress=not config.quiet)
+                                  config.input_range, progress=not config.quiet, crop=config.crop)
     train = splits['train']
     check_generator_shape(config.generator, train.shape)
     model = SynthesisGenerator(config.generator, config.updates, seed=config.seed, device=config.device)

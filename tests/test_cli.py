@@ -110,3 +110,37 @@ def test_run_flags_default_to_the_library_defaults():
     args = build_parser().parse_args(['run', '--dataset', 'digits', '--out', 'x'])
     want = {f.name: f.default for f in fields(RunConfig) if f.name not in ('dataset', 'out')}
     assert {k: getattr(args, k) for k in want} == want
+
+
+def test_prepare_stretches_or_centre_crops_non_square_images(tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for k in range(12):                                             # 2 classes of 30x50 colour images
+        folder = tmp_path / 'in' / f'c{k % 2}'
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)).save(folder / f'{k}.png')
+    for flags, words in (([], 'non-square images stretched, --crop keeps their centre'),
+                         (['--crop'], 'non-square images centre-cropped to a square, resized to 16x16')):
+        out = tmp_path / f'o{len(flags)}'
+        r = run_cli('prepare', '--dataset', tmp_path / 'in', '--out', out, '--size', '16', '--quiet',
+                    '--fractions', '0.5', '0.25', '0.25', *flags)
+        assert r.returncode == 0, r.stderr
+        assert words in json.loads((out / 'summary.json').read_text())['source']
+        assert load_splits(out)['train'].shape == (3, 16, 16)
+    first = lambda o: load_splits(o)['train'].images                # the same split, different pixels
+    assert not torch.equal(first(tmp_path / 'o0'), first(tmp_path / 'o1'))
+
+
+def test_every_loading_command_takes_crop():
+    from dataclasses import fields
+    from genai_data.cli import build_parser
+    from genai_data.evaluate import EvaluateConfig
+    from genai_data.pipeline import RunConfig
+    from genai_data.stages import TrainConfig
+    p = build_parser()
+    for argv, config in ((['run', '--dataset', 'd', '--out', 'x'], RunConfig),
+                         (['train', '--dataset', 'd', '--out', 'x'], TrainConfig),
+                         (['evaluate', '--real', 'd', '--synthetic', 's', '--out', 'x'], EvaluateConfig)):
+        assert p.parse_args(argv).crop is False and p.parse_args([*argv, '--crop']).crop is True
+        assert 'crop' in {f.name for f in fields(config)}
+    assert p.parse_args(['prepare', '--dataset', 'd', '--out', 'x', '--crop']).crop is True
