@@ -622,9 +622,10 @@ def quality_table(q:dict, # what per_class_quality returned
                         'near_copies')) -> str:
     "The per-class quality as a text table, one row per class and one for the mean; flagged classes marked."
     keys = [k for k in keys if k in q['mean']]
-    rows = [f"{'class':>8} | " + ' | '.join(f'{k:>11}' for k in keys)]
+    width = max(8, *(len(str(name)) for name in q['classes']))          # whole class names, never cut
+    rows = [f"{'class':>{width}} | " + ' | '.join(f'{k:>11}' for k in keys)]
     for name, v in [*q['classes'].items(), ('mean', q['mean'])]:
         flag = ('  << collapsed' if name in q['collapsed'] else
                 '  << low recall' if name in q.get('low_recall', ()) else '')
-        rows.append(f"{name[:8]:>8} | " + ' | '.join(f'{v[k]:11.3f}' for k in keys) + flag)
+        rows.append(f"{name:>{width}} | " + ' | '.join(f'{v[k]:11.3f}' for k in keys) + flag)
     return '\n'.join(rows)
