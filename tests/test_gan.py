@@ -268,7 +268,7 @@ def test_bad_inputs():
     with pytest.raises(DataError, match='whole numbers'): G.sample(2, y=1.5)
     with pytest.raises(DataError, match='z must have shape \\(N, 8\\)'): G(torch.randn(2, 9), torch.tensor([0, 1]))
     with pytest.raises(DataError, match='not conditional'): MLPGenerator(8, 2)(torch.randn(2, 8), torch.tensor([0, 1]))
-    with pytest.raises(ConfigError, match='S in \\(16, 32, 64\\)'): DCGANDiscriminator((1, 28, 28))
+    with pytest.raises(ConfigError, match='S in \\(16, 32, 64, 128\\)'): DCGANDiscriminator((1, 28, 28))
     with pytest.raises(ConfigError, match='no auxiliary classifier'): DCGANDiscriminator((1, 16, 16), width=8)(torch.zeros(1, 1, 16, 16), return_aux=True)
     with pytest.raises(DataError, match='expected images'): DCGANDiscriminator((1, 16, 16), width=8)(torch.zeros(1, 1, 32, 32))
     with pytest.raises(ConfigError, match='method'): toy_gan('began')

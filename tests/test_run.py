@@ -143,11 +143,14 @@ def test_the_users_classifier_judges_end_to_end(tmp_path, capsys, monkeypatch, s
     assert spec in (out / 'report.html').read_text() and main(['verify', str(out), '--quiet']) == 0
 
 
-def test_run_on_64px_colour_photos_exports_a_verified_dataset(tmp_path):
-    # every family's networks at 64 px colour are checked in test_generators; this is the whole job end to end
+def test_run_on_64px_colour_photos_exports_a_verified_dataset(tmp_path, monkeypatch):
+    # every family's networks at 64 px colour are checked in test_generators; this is the whole job end to end,
+    # judged by a tiny classifier so that it takes seconds, not minutes
+    (tmp_path / 'my_classifiers.py').write_text(FACTORY)
+    monkeypatch.syspath_prepend(str(tmp_path))
     out = tmp_path / 'o'
     assert main(['run', '--dataset', 'photos', '--size', '64', '--long-tail', '10', '--updates', '4',
-                 '--out', str(out), *SMALL]) == 0
+                 '--classifier', 'my_classifiers:tiny', '--out', str(out), *SMALL]) == 0
     source = json.loads((out / 'report.json').read_text())['dataset']
     assert source['image_shape'] == [3, 64, 64] and 'colour photographs (64x64)' in source['description']
     # a 4-update generator is rejected by the gate: its images are exported apart, as rejected.npz
