@@ -143,10 +143,15 @@ def test_sigint_writes_checkpoint_at_batch_end(tmp_path, splits):
         def after_batch(self):
             if self.learn.step_count == 3: os.kill(os.getpid(), signal.SIGINT)
     learn = Learner(SmallCNN(width=8), splits['train'].dataloader(128, seed=0), ckpt_dir=tmp_path, cbs=[CtrlC()], progress=False)
-    with pytest.raises(KeyboardInterrupt): learn.fit(2)
+    # a process started in the background by a non-interactive shell inherits SIGINT ignored: start from Python's own
+    # handler whatever this one inherited, and give back what it had
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt): learn.fit(2)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler    # handler restored
+    finally: signal.signal(signal.SIGINT, inherited)
     ck = read_checkpoint(tmp_path / 'last.pt')
     assert (ck['epoch'], ck['batch'], ck['step']) == (0, 3, 3)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler    # handler restored
 
 
 # ---- checkpoints are safe ---------------------------------------------------------------------------------------------
